@@ -1,0 +1,391 @@
+//  troupe.h - the public API of troupe, an actor runtime for C on ZeroMQ
+//
+//  This header is the reference manual. Read docs/embedding.md for a first
+//  program and docs/writing-actors.md for behaviours, messages and replies.
+//
+//  Conventions
+//  - Functions that can fail return int: 0 on success, a negative TR_E* code
+//    on failure; tr_strerror() names each code. A call that fails has no
+//    effect (it never calls a callback, never keeps an argument).
+//  - tr_actor_t * is the handler context: valid only inside the handler (or
+//    continuation) it was passed to, and only on that thread. Everywhere
+//    else, actors are named by tr_ref_t.
+//  - Payloads are copied on send unless the name says otherwise
+//    (tr_send_payload takes a buffer without copying).
+//  - Out of memory aborts the process with file and line.
+
+#ifndef TROUPE_H_INCLUDED
+#define TROUPE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TR_VERSION_MAJOR 0
+#define TR_VERSION_MINOR 1
+#define TR_VERSION_PATCH 0
+
+#if defined(__GNUC__)
+#    define TR_EXPORT __attribute__ ((visibility ("default")))
+#else
+#    define TR_EXPORT
+#endif
+
+//  ---------------------------------------------------------------------
+//  Errors. errno values where one fits, runtime codes from -4000 down.
+
+#define TR_OK                 0
+#define TR_EINVAL             (-22)    //  bad argument
+#define TR_ENOENT             (-2)     //  no such name
+#define TR_EEXIST             (-17)    //  name already taken
+#define TR_EAGAIN             (-11)    //  mailbox full (overflow policy fail)
+#define TR_EMSGSIZE           (-90)    //  payload over the configured maximum
+#define TR_ETIMEDOUT          (-110)   //  no reply before the deadline
+#define TR_ENOTSUP            (-95)    //  not available in this build
+#define TR_EDEAD              (-4000)  //  destination actor is dead or never existed
+#define TR_EUNKNOWN_TYPE      (-4001)  //  no handler for this message type
+#define TR_EUNKNOWN_BEHAVIOUR (-4002)  //  no behaviour registered by that name
+#define TR_EMALFORMED         (-4003)  //  malformed frame or message
+#define TR_ESTOPPED           (-4004)  //  runtime not started or stopping
+#define TR_EFAILED            (-4005)  //  handler failed (exit reason)
+#define TR_EKILLED            (-4006)  //  killed (exit reason)
+#define TR_ELINKED            (-4007)  //  a linked actor died (exit reason)
+#define TR_EOVERFLOW          (-4008)  //  dropped by a mailbox overflow policy
+#define TR_ESHUTDOWN          (-4009)  //  runtime shutting down (exit reason)
+#define TR_EINIT              (-4010)  //  init callback failed
+#define TR_ETOOMANY           (-4011)  //  a table is full (types, threads, ...)
+
+//  Return a static string naming rc (never NULL).
+TR_EXPORT const char *tr_strerror (int rc);
+
+//  ---------------------------------------------------------------------
+//  Refs, types and messages
+
+//  An actor reference. It stays a valid identifier after the actor dies:
+//  sending to it then dead-letters the message with TR_EDEAD.
+typedef uint64_t tr_ref_t;
+#define TR_REF_NONE ((tr_ref_t) 0)
+
+//  A message type: a name interned to a small integer, process-wide.
+typedef uint32_t tr_type_t;
+#define TR_TYPE_NONE ((tr_type_t) 0)
+
+//  Built-in types, delivered by the runtime.
+#define TR_TYPE_DOWN        ((tr_type_t) 1)  //  "tr.down": payload tr_down_t
+#define TR_TYPE_EXIT        ((tr_type_t) 2)  //  "tr.exit": payload tr_down_t
+#define TR_TYPE_DEAD_LETTER ((tr_type_t) 3)  //  "tr.dead_letter": tr_dead_letter_t + payload
+
+//  Intern name (1..63 printable bytes) and return its type; the same name
+//  always gives the same type. Thread-safe. Returns TR_TYPE_NONE for a bad
+//  name or when the type table is full (4095 types).
+TR_EXPORT tr_type_t tr_type (const char *name);
+//  The name of a type, or NULL if type was never interned.
+TR_EXPORT const char *tr_type_name (tr_type_t type);
+
+//  What a handler sees. data/size are valid until the handler returns.
+typedef struct {
+    tr_type_t type;
+    uint32_t flags;  //  TR_MSG_* below
+    tr_ref_t from;   //  sender, TR_REF_NONE for host sends
+    tr_ref_t to;
+    uint64_t corr;  //  nonzero: a request; answer with tr_reply
+    const void *data;
+    size_t size;
+} tr_msg_t;
+
+#define TR_MSG_REQUEST 0x1u  //  the sender waits for a reply
+#define TR_MSG_REPLY   0x2u  //  this is a reply (continuations only)
+#define TR_MSG_ERROR   0x4u  //  an error reply: data holds an int32 code
+
+//  Payload of TR_TYPE_DOWN (monitors) and TR_TYPE_EXIT (trapped links).
+typedef struct {
+    tr_ref_t ref;  //  the actor that died
+    int reason;    //  0 normal, else a TR_E* code or handler result
+} tr_down_t;
+
+//  Payload header of TR_TYPE_DEAD_LETTER; the original payload follows it.
+typedef struct {
+    int reason;      //  TR_EDEAD, TR_EUNKNOWN_TYPE, TR_EOVERFLOW, ...
+    tr_type_t type;  //  the original message's type
+    tr_ref_t from;
+    tr_ref_t to;
+    uint64_t size;  //  original payload size (bytes that follow)
+} tr_dead_letter_t;
+
+//  ---------------------------------------------------------------------
+//  Behaviours
+
+typedef struct tr_actor tr_actor_t;      //  handler context
+typedef struct tr_runtime tr_runtime_t;  //  one node
+
+//  A handler. Return 0 when done; any other value makes the actor fail with
+//  that reason (a positive value becomes TR_EFAILED).
+typedef int (tr_handler_fn) (tr_actor_t *self, void *state, const tr_msg_t *msg);
+
+typedef struct {
+    const char *type;  //  message type name
+    tr_handler_fn *fn;
+} tr_handler_t;
+
+//  A behaviour: a static table registered by name.
+typedef struct {
+    const char *name;
+    size_t state_size;  //  zeroed bytes handed to every callback
+    //  Optional. Runs on the actor's thread before any message. Nonzero
+    //  makes the spawn fail (host spawns get TR_EINIT).
+    int (*init) (tr_actor_t *self, void *state, const void *arg, size_t arg_size);
+    //  Optional. Runs once when the actor stops, with the exit reason.
+    void (*terminate) (tr_actor_t *self, void *state, int reason);
+    const tr_handler_t *handlers;  //  ends with {NULL, NULL}
+    //  Optional. Called for types without a handler. When NULL such a
+    //  message is dead-lettered (TR_EUNKNOWN_TYPE) and a request gets an
+    //  error reply with that code.
+    tr_handler_fn *unhandled;
+} tr_behaviour_t;
+
+//  Register behaviour (process-wide; the table must outlive the process's
+//  use of it, typically static). Returns TR_EEXIST if the name is taken by
+//  another table, TR_EINVAL if malformed, TR_ETOOMANY if full.
+TR_EXPORT int tr_behaviour_register (const tr_behaviour_t *behaviour);
+
+//  ---------------------------------------------------------------------
+//  Runtime (node)
+
+typedef enum {
+    TR_OVERFLOW_FAIL = 0,     //  the sender gets TR_EAGAIN (default)
+    TR_OVERFLOW_DROP_NEWEST,  //  the new message is dead-lettered
+    TR_OVERFLOW_DROP_OLDEST,  //  the oldest queued message is dead-lettered
+    TR_OVERFLOW_BLOCK         //  host senders wait; actor senders get TR_EAGAIN
+} tr_overflow_t;
+
+typedef struct {
+    int threads;             //  scheduler threads; 0 = number of cores
+    size_t mailbox_limit;    //  default per-actor bound (default 65536)
+    tr_overflow_t overflow;  //  default per-actor policy
+    size_t max_payload;      //  bytes; larger sends fail (default 64 MiB)
+    int stop_timeout_ms;     //  bound on tr_runtime_destroy (default 5000)
+    const char *name;        //  node name in logs (default "troupe")
+} tr_options_t;
+
+//  Fill options with the defaults.
+TR_EXPORT void tr_options_default (tr_options_t *options);
+
+//  Create a node (options NULL = defaults). Starts no thread and installs no
+//  signal handler. Returns NULL on bad options (logged).
+TR_EXPORT tr_runtime_t *tr_runtime_new (const tr_options_t *options);
+//  Start the scheduler threads. Returns 0, or TR_ESTOPPED if already
+//  started or stopped.
+TR_EXPORT int tr_runtime_start (tr_runtime_t *self);
+//  Stop every actor (terminate callbacks run, newest first on each thread),
+//  join the threads, close every socket, free everything; NULLs *self_p.
+//  Returns within about stop_timeout_ms even if a handler never returns
+//  (that thread is then abandoned and logged). NULL-safe.
+TR_EXPORT void tr_runtime_destroy (tr_runtime_t **self_p);
+//  Number of scheduler threads.
+TR_EXPORT int tr_runtime_threads (tr_runtime_t *self);
+
+typedef struct {
+    const char *name;        //  register the actor under this name (optional)
+    size_t mailbox_limit;    //  0 = runtime default
+    tr_overflow_t overflow;  //  used when overflow_set is true
+    bool overflow_set;
+    int thread;  //  -1 or 0 = default placement, else thread+1
+} tr_spawn_opts_t;
+
+//  Spawn from a host thread: the actor lands on the next thread round-robin
+//  (or opts->thread) and init runs there; this call waits for init.
+//  Returns 0 and *ref, TR_EUNKNOWN_BEHAVIOUR, TR_EEXIST (name taken),
+//  TR_EINIT (init failed), TR_ESTOPPED.
+TR_EXPORT int tr_spawn (tr_runtime_t *rt, const char *behaviour, const void *arg, size_t arg_size,
+                        const tr_spawn_opts_t *opts, tr_ref_t *ref);
+
+//  Send from a host thread (any thread that is not running a handler).
+//  Copies data. Returns 0, TR_EAGAIN (mailbox full, policy fail),
+//  TR_EMSGSIZE, TR_EDEAD (known dead at once; it is also dead-lettered),
+//  TR_ESTOPPED. A message accepted here may still be dead-lettered later.
+TR_EXPORT int tr_runtime_send (tr_runtime_t *rt, tr_ref_t to, tr_type_t type, const void *data,
+                               size_t size);
+
+//  Request/reply from a host thread: blocks up to timeout_ms (-1 forever).
+//  On 0, *reply is a buffer to free with tr_free (NULL for an empty reply)
+//  and *reply_size its size. Returns the code of an error reply, or
+//  TR_ETIMEDOUT, TR_EDEAD, TR_EUNKNOWN_TYPE, TR_EMSGSIZE, TR_ESTOPPED.
+TR_EXPORT int tr_call (tr_runtime_t *rt, tr_ref_t to, tr_type_t type, const void *data, size_t size,
+                       int timeout_ms, void **reply, size_t *reply_size);
+
+//  Ask the actor to stop with reason (0 = normal). Asynchronous; system
+//  messages are never dropped. Returns 0 or TR_ESTOPPED.
+TR_EXPORT int tr_runtime_kill (tr_runtime_t *rt, tr_ref_t ref, int reason);
+
+//  Names. A name is released when its actor dies.
+TR_EXPORT int tr_name_register (tr_runtime_t *rt, const char *name, tr_ref_t ref);
+TR_EXPORT int tr_name_unregister (tr_runtime_t *rt, const char *name);
+//  The ref registered under name, or TR_REF_NONE.
+TR_EXPORT tr_ref_t tr_whereis (tr_runtime_t *rt, const char *name);
+
+//  ---------------------------------------------------------------------
+//  Inside a handler
+
+TR_EXPORT tr_ref_t tr_self (tr_actor_t *self);
+TR_EXPORT tr_runtime_t *tr_actor_runtime (tr_actor_t *self);
+
+//  Fire and forget. Copies data. Returns 0, TR_EAGAIN (target mailbox full
+//  and its policy is fail or block), TR_EMSGSIZE, TR_EDEAD (target known
+//  dead: the message is also dead-lettered).
+TR_EXPORT int tr_send (tr_actor_t *self, tr_ref_t to, tr_type_t type, const void *data,
+                       size_t size);
+
+//  Zero-copy send: allocate a payload buffer, fill it, hand it over.
+//  tr_send_payload takes the buffer (NULLs *payload_p) even on failure.
+TR_EXPORT void *tr_payload_alloc (size_t size);
+TR_EXPORT void tr_payload_free (void **payload_p);
+TR_EXPORT int tr_send_payload (tr_actor_t *self, tr_ref_t to, tr_type_t type, void **payload_p);
+
+//  Continuation of tr_request: runs on the requester's thread with rc = 0
+//  and the reply, or rc = error code (TR_ETIMEDOUT, TR_EDEAD, the code of an
+//  error reply) and reply NULL. Runs exactly once unless the requester dies.
+typedef void (tr_reply_fn) (tr_actor_t *self, void *state, int rc, const tr_msg_t *reply,
+                            void *arg);
+
+//  Non-blocking request: the reply (or timeout after timeout_ms, which must
+//  be > 0) comes to fn. A reply after the deadline is dropped and counted.
+//  Returns 0 or a tr_send error (then fn is never called).
+TR_EXPORT int tr_request (tr_actor_t *self, tr_ref_t to, tr_type_t type, const void *data,
+                          size_t size, int timeout_ms, tr_reply_fn *fn, void *arg);
+
+//  Reply to a request. request may be a copy of the tr_msg_t kept after the
+//  handler returned (only from and corr are read), so replies can be sent
+//  later. Replying to a non-request is TR_EINVAL.
+TR_EXPORT int tr_reply (tr_actor_t *self, const tr_msg_t *request, const void *data, size_t size);
+//  Reply with an error code (negative) that the requester receives as rc.
+TR_EXPORT int tr_reply_error (tr_actor_t *self, const tr_msg_t *request, int code);
+
+//  Stop this actor after the current handler, normally (reason 0).
+TR_EXPORT void tr_stop (tr_actor_t *self);
+//  Fail this actor after the current handler with reason (a TR_E* code or
+//  any negative value; 0 or positive becomes TR_EFAILED).
+TR_EXPORT void tr_fail (tr_actor_t *self, int reason);
+//  Ask another actor to stop with reason. Asynchronous.
+TR_EXPORT int tr_kill (tr_actor_t *self, tr_ref_t target, int reason);
+
+//  Spawn from inside a handler. By default the child lands on the caller's
+//  thread and its init runs before this returns (then *ref is ready and
+//  init's failure is TR_EINIT). With opts->thread naming another thread the
+//  spawn is asynchronous: *ref is valid at once, init runs there later, and
+//  an init failure shows as the child dying with TR_EINIT.
+TR_EXPORT int tr_actor_spawn (tr_actor_t *self, const char *behaviour, const void *arg,
+                              size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t *ref);
+
+//  Monitor target: when it dies (or if it is already dead) this actor gets
+//  one TR_TYPE_DOWN with the reason (TR_EDEAD if it never lived).
+TR_EXPORT int tr_monitor (tr_actor_t *self, tr_ref_t target);
+TR_EXPORT int tr_demonitor (tr_actor_t *self, tr_ref_t target);
+//  Link both ways: when one dies with a reason other than 0, the other dies
+//  with TR_ELINKED, unless it traps exits and gets TR_TYPE_EXIT instead.
+TR_EXPORT int tr_link (tr_actor_t *self, tr_ref_t target);
+TR_EXPORT int tr_unlink (tr_actor_t *self, tr_ref_t target);
+TR_EXPORT void tr_trap_exits (tr_actor_t *self, bool trap);
+
+//  Timers, owned by the calling actor (dropped when it dies). delay/period in
+//  milliseconds (>= 0 / > 0). *timer_id (optional) identifies it for cancel.
+TR_EXPORT int tr_send_after (tr_actor_t *self, int delay_ms, tr_ref_t to, tr_type_t type,
+                             const void *data, size_t size, uint64_t *timer_id);
+TR_EXPORT int tr_send_every (tr_actor_t *self, int period_ms, tr_ref_t to, tr_type_t type,
+                             const void *data, size_t size, uint64_t *timer_id);
+//  Cancel a timer of this actor. Returns 0 or TR_ENOENT (fired or unknown).
+TR_EXPORT int tr_timer_cancel (tr_actor_t *self, uint64_t timer_id);
+
+//  ---------------------------------------------------------------------
+//  Metrics
+
+typedef struct {
+    uint64_t received;       //  messages that reached the mailbox
+    uint64_t handled;        //  handler calls that returned 0
+    uint64_t failed;         //  handler calls that failed
+    uint64_t dropped;        //  dead-lettered by the overflow policy
+    uint64_t mailbox_depth;  //  messages queued now
+    uint64_t latency_count;  //  handler latency samples
+    uint64_t latency_p50_ns, latency_p95_ns, latency_p99_ns, latency_max_ns;
+} tr_actor_stats_t;
+
+//  Snapshot one actor's metrics (asks its thread; waits up to 1 s).
+TR_EXPORT int tr_actor_stats (tr_runtime_t *rt, tr_ref_t ref, tr_actor_stats_t *stats);
+
+typedef struct {
+    int threads;
+    uint64_t actors_live;
+    uint64_t actors_spawned;
+    uint64_t messages_handled;
+    uint64_t messages_failed;
+    uint64_t dead_letters;  //  all reasons
+    uint64_t late_replies;  //  replies after their deadline, dropped
+    uint64_t latency_p50_ns, latency_p95_ns, latency_p99_ns, latency_max_ns;
+    //  jemalloc figures (0 in builds without jemalloc)
+    uint64_t mem_allocated, mem_active, mem_resident;
+} tr_runtime_stats_t;
+
+TR_EXPORT int tr_runtime_stats (tr_runtime_t *rt, tr_runtime_stats_t *stats);
+//  Dead letters counted for reason (a TR_E* code), or for all when 0.
+TR_EXPORT uint64_t tr_dead_letter_count (tr_runtime_t *rt, int reason);
+//  Forward every dead letter (type TR_TYPE_DEAD_LETTER) to sink as well.
+//  TR_REF_NONE stops forwarding.
+TR_EXPORT int tr_dead_letter_sink (tr_runtime_t *rt, tr_ref_t sink);
+
+//  ---------------------------------------------------------------------
+//  Memory
+
+//  Allocate / free through the runtime's allocator (jemalloc in the
+//  shipped build). tr_free is NULL-safe; use it for tr_call replies.
+TR_EXPORT void *tr_malloc (size_t size);
+TR_EXPORT void tr_free (void *ptr);
+
+typedef struct {
+    uint64_t allocated, active, resident, mapped;
+} tr_mem_stats_t;
+//  Process-wide allocator figures. TR_ENOTSUP without jemalloc.
+TR_EXPORT int tr_mem_stats (tr_mem_stats_t *stats);
+
+//  ---------------------------------------------------------------------
+//  Test kit: run actors deterministically on the calling thread.
+//
+//  Nothing runs until you step. Time is virtual: timers fire on advance.
+//  A probe is an actor that records what it receives, for assertions.
+
+typedef struct tr_testkit tr_testkit_t;
+
+TR_EXPORT tr_testkit_t *tr_testkit_new (void);
+TR_EXPORT void tr_testkit_destroy (tr_testkit_t **self_p);
+//  The runtime behind the kit (for tr_dead_letter_count and the like).
+TR_EXPORT tr_runtime_t *tr_testkit_runtime (tr_testkit_t *self);
+//  Spawn an actor; its init runs now. Same returns as tr_spawn.
+TR_EXPORT int tr_testkit_spawn (tr_testkit_t *self, const char *behaviour, const void *arg,
+                                size_t arg_size, tr_ref_t *ref);
+//  A new probe.
+TR_EXPORT tr_ref_t tr_testkit_probe (tr_testkit_t *self);
+//  Queue a message as if from `from` (a probe, or TR_REF_NONE).
+TR_EXPORT int tr_testkit_send (tr_testkit_t *self, tr_ref_t from, tr_ref_t to, tr_type_t type,
+                               const void *data, size_t size);
+//  Queue a request from probe `from`; the reply arrives at the probe.
+TR_EXPORT int tr_testkit_request (tr_testkit_t *self, tr_ref_t from, tr_ref_t to, tr_type_t type,
+                                  const void *data, size_t size);
+//  Handle one queued message. Returns true if one was handled.
+TR_EXPORT bool tr_testkit_step (tr_testkit_t *self);
+//  Handle messages until none is queued; returns how many.
+TR_EXPORT int tr_testkit_run (tr_testkit_t *self);
+//  Move virtual time forward by ms, firing due timers (then run).
+TR_EXPORT void tr_testkit_advance (tr_testkit_t *self, int ms);
+//  Pop the oldest message probe received into *msg (data valid until the
+//  next call on the kit). Returns 0, or TR_EAGAIN if none.
+TR_EXPORT int tr_testkit_expect (tr_testkit_t *self, tr_ref_t probe, tr_msg_t *msg);
+//  Whether ref is a live actor in the kit.
+TR_EXPORT bool tr_testkit_alive (tr_testkit_t *self, tr_ref_t ref);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,812 @@
+//  runtime - one node: options, scheduler threads, host API (send, call,
+//  spawn), names, dead letters and host waiters
+#include "runtime.h"
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+TR__HIDDEN void tr__dead_letter_register (void);
+TR__HIDDEN void *tr__sched_connect_to (tr_runtime_t *rt, uint32_t to);
+
+void
+tr_options_default (tr_options_t *options)
+{
+    memset (options, 0, sizeof *options);
+    options->threads = 0;
+    options->mailbox_limit = 65536;
+    options->overflow = TR_OVERFLOW_FAIL;
+    options->max_payload = 64u << 20;
+    options->stop_timeout_ms = 5000;
+    options->name = "troupe";
+}
+
+void
+tr__builtin_register (void)
+{
+    tr__dead_letter_register ();
+}
+
+static tr_runtime_t *
+s_runtime_alloc (const tr_options_t *options, uint32_t threads)
+{
+    tr_runtime_t *self = tr__calloc (sizeof *self);
+    self->options = *options;
+    self->name = tr__strdup (options->name ? options->name : "troupe");
+    self->options.name = self->name;
+    self->threads = threads;
+    pthread_mutex_init (&self->waiter_lock, NULL);
+    pthread_mutex_init (&self->name_lock, NULL);
+    pthread_mutex_init (&self->space_lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init (&attr);
+    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->space_cond, &attr);
+    pthread_condattr_destroy (&attr);
+    self->names = tr__strmap_new ();
+    self->waiters = tr__calloc (TR__MAX_WAITERS * sizeof (tr__waiter_t *));
+    self->free_waiters = tr__calloc (TR__MAX_WAITERS * sizeof (uint32_t));
+    atomic_init (&self->next_corr, 1);
+    self->scheds = tr__calloc (threads * sizeof (tr__sched_t *));
+    self->host_push = tr__calloc (threads * sizeof (void *));
+    self->host_lock = tr__calloc (threads * sizeof (pthread_mutex_t));
+    for (uint32_t i = 0; i < threads; i++) {
+        pthread_mutex_init (&self->host_lock[i], NULL);
+        self->scheds[i] = tr__sched_new (self, i);
+    }
+    return self;
+}
+
+static void
+s_runtime_free (tr_runtime_t *self)
+{
+    for (uint32_t i = 0; i < self->threads; i++) {
+        if (self->host_push[i]) {
+            zmq_close (self->host_push[i]);
+            self->host_push[i] = NULL;
+        }
+        pthread_mutex_destroy (&self->host_lock[i]);
+    }
+    for (uint32_t i = 0; i < self->threads; i++)
+        tr__sched_destroy (&self->scheds[i]);
+    if (self->zmq_context)
+        zmq_ctx_term (self->zmq_context);
+    for (uint32_t i = 0; i < self->waiter_count; i++) {
+        if (self->waiters[i]) {
+            pthread_cond_destroy (&self->waiters[i]->cond);
+            tr__free (self->waiters[i]);
+        }
+    }
+    tr__free (self->waiters);
+    tr__free (self->free_waiters);
+    tr__strmap_destroy (&self->names);
+    pthread_mutex_destroy (&self->waiter_lock);
+    pthread_mutex_destroy (&self->name_lock);
+    pthread_mutex_destroy (&self->space_lock);
+    pthread_cond_destroy (&self->space_cond);
+    tr__free (self->scheds);
+    tr__free (self->host_push);
+    tr__free (self->host_lock);
+    tr__free (self->name);
+    tr__free (self);
+}
+
+tr_runtime_t *
+tr_runtime_new (const tr_options_t *options)
+{
+    tr_options_t defaults;
+    tr_options_default (&defaults);
+    if (!options)
+        options = &defaults;
+    long cores = sysconf (_SC_NPROCESSORS_ONLN);
+    int threads = options->threads > 0 ? options->threads : (int) (cores > 0 ? cores : 1);
+    if (options->threads < 0 || threads > TR__MAX_THREADS || options->mailbox_limit > UINT32_MAX
+        || (unsigned) options->overflow > TR_OVERFLOW_BLOCK || options->stop_timeout_ms < 0) {
+        tr__error ("runtime", "invalid options (threads %d, mailbox_limit %zu, overflow %d)",
+                   options->threads, options->mailbox_limit, (int) options->overflow);
+        return NULL;
+    }
+    tr_options_t checked = *options;
+    if (!checked.mailbox_limit)
+        checked.mailbox_limit = defaults.mailbox_limit;
+    if (!checked.max_payload)
+        checked.max_payload = defaults.max_payload;
+    tr__builtin_register ();
+    tr__ns_per_tick ();  //  calibrate now, not inside the first handler
+
+    tr_runtime_t *self = s_runtime_alloc (&checked, (uint32_t) threads);
+    self->zmq_context = zmq_ctx_new ();
+    if (!self->zmq_context) {
+        s_runtime_free (self);
+        return NULL;
+    }
+    //  Sockets close without lingering: destroy must never hang.
+    zmq_ctx_set (self->zmq_context, ZMQ_BLOCKY, 0);
+    for (uint32_t i = 0; i < self->threads; i++) {
+        if (tr__sched_bind (self->scheds[i]) != 0 || tr__sched_connect (self->scheds[i]) != 0) {
+            s_runtime_free (self);
+            return NULL;
+        }
+    }
+    for (uint32_t i = 0; i < self->threads; i++) {
+        self->host_push[i] = tr__sched_connect_to (self, i);
+        if (!self->host_push[i]) {
+            s_runtime_free (self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+tr_runtime_t *
+tr__runtime_new_testkit (void)
+{
+    tr_options_t options;
+    tr_options_default (&options);
+    options.name = "testkit";
+    tr__builtin_register ();
+    tr_runtime_t *self = s_runtime_alloc (&options, 1);
+    self->testkit = true;
+    self->scheds[0]->virtual_time = true;
+    self->scheds[0]->now_ns = 0;
+    atomic_store (&self->state, TR__RT_RUNNING);
+    tr_ref_t dead_letters;
+    if (tr__spawn_local (self->scheds[0], "tr.dead_letters", NULL, 0, NULL, &dead_letters) == 0)
+        atomic_store (&self->dead_letter_ref, dead_letters);
+    return self;
+}
+
+int
+tr_runtime_start (tr_runtime_t *self)
+{
+    if (!self)
+        return TR_EINVAL;
+    int expected = TR__RT_NEW;
+    if (!atomic_compare_exchange_strong (&self->state, &expected, TR__RT_RUNNING))
+        return TR_ESTOPPED;
+    for (uint32_t i = 0; i < self->threads; i++)
+        if (tr__sched_start (self->scheds[i]) != 0) {
+            tr__error ("runtime", "cannot start scheduler thread %u", i);
+            return TR_ESTOPPED;
+        }
+    tr_spawn_opts_t opts = {.thread = 1};
+    tr_ref_t dead_letters;
+    if (tr_spawn (self, "tr.dead_letters", NULL, 0, &opts, &dead_letters) == 0)
+        atomic_store (&self->dead_letter_ref, dead_letters);
+    tr__info ("runtime", "%s started with %u threads", self->name, self->threads);
+    return 0;
+}
+
+int
+tr_runtime_threads (tr_runtime_t *self)
+{
+    return self ? (int) self->threads : 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Host waiters
+
+static tr_ref_t
+s_waiter_new (tr_runtime_t *self)
+{
+    pthread_mutex_lock (&self->waiter_lock);
+    uint32_t index;
+    if (self->free_waiter_count)
+        index = self->free_waiters[--self->free_waiter_count];
+    else if (self->waiter_count < TR__MAX_WAITERS) {
+        index = self->waiter_count++;
+        tr__waiter_t *waiter = tr__calloc (sizeof *waiter);
+        pthread_condattr_t attr;
+        pthread_condattr_init (&attr);
+        pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+        pthread_cond_init (&waiter->cond, &attr);
+        pthread_condattr_destroy (&attr);
+        waiter->gen = 1;
+        self->waiters[index] = waiter;
+    }
+    else {
+        pthread_mutex_unlock (&self->waiter_lock);
+        return TR_REF_NONE;
+    }
+    tr__waiter_t *waiter = self->waiters[index];
+    waiter->in_use = true;
+    waiter->done = false;
+    waiter->reply = NULL;
+    pthread_mutex_unlock (&self->waiter_lock);
+    return tr__ref_make (TR__HOST_THREAD, index, waiter->gen);
+}
+
+void
+tr__waiter_deliver (tr_runtime_t *self, tr__sched_t *sched, tr__msg_t *msg)
+{
+    uint32_t index = tr__ref_index (msg->to);
+    pthread_mutex_lock (&self->waiter_lock);
+    tr__waiter_t *waiter = index < self->waiter_count ? self->waiters[index] : NULL;
+    if (waiter && waiter->in_use && !waiter->done && waiter->gen == tr__ref_gen (msg->to)) {
+        waiter->reply = msg;
+        waiter->done = true;
+        pthread_cond_signal (&waiter->cond);
+        msg = NULL;
+    }
+    pthread_mutex_unlock (&self->waiter_lock);
+    if (msg) {
+        //  The caller gave up (timeout): a late reply, dropped and counted.
+        atomic_fetch_add (&self->late_replies, 1);
+        tr__msg_free (sched ? &sched->pool : NULL, msg);
+    }
+}
+
+//  Wait for the waiter's reply; free the waiter. Returns 0 and *reply (NULL
+//  when the runtime stopped), or TR_ETIMEDOUT.
+static int
+s_waiter_wait (tr_runtime_t *self, tr_ref_t ref, int timeout_ms, tr__msg_t **reply)
+{
+    uint32_t index = tr__ref_index (ref);
+    if (self->testkit) {
+        //  No threads in a test kit: run the scheduler here until answered.
+        tr__sched_t *sched = self->scheds[0];
+        while (!self->waiters[index]->done && tr__sched_run (sched, 1))
+            ;
+    }
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    if (timeout_ms >= 0) {
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock (&self->waiter_lock);
+    tr__waiter_t *waiter = self->waiters[index];
+    int rc = 0;
+    while (!waiter->done && rc == 0 && !self->testkit) {
+        if (timeout_ms < 0)
+            pthread_cond_wait (&waiter->cond, &self->waiter_lock);
+        else if (pthread_cond_timedwait (&waiter->cond, &self->waiter_lock, &deadline) == ETIMEDOUT)
+            rc = waiter->done ? 0 : TR_ETIMEDOUT;
+    }
+    if (!waiter->done && rc == 0)
+        rc = TR_ETIMEDOUT;
+    *reply = waiter->reply;
+    waiter->reply = NULL;
+    waiter->in_use = false;
+    waiter->done = false;
+    waiter->gen = waiter->gen + 1 ? waiter->gen + 1 : 1;
+    self->free_waiters[self->free_waiter_count++] = index;
+    pthread_mutex_unlock (&self->waiter_lock);
+    return rc;
+}
+
+//  Release every waiter with no reply (the runtime is stopping).
+static void
+s_waiters_wake_all (tr_runtime_t *self)
+{
+    pthread_mutex_lock (&self->waiter_lock);
+    for (uint32_t i = 0; i < self->waiter_count; i++) {
+        tr__waiter_t *waiter = self->waiters[i];
+        if (waiter->in_use && !waiter->done) {
+            waiter->done = true;
+            pthread_cond_signal (&waiter->cond);
+        }
+    }
+    pthread_mutex_unlock (&self->waiter_lock);
+}
+
+//  Result code of a reply message (0, or the code of an error reply).
+static int
+s_reply_code (const tr__msg_t *reply)
+{
+    if (!reply)
+        return TR_ESTOPPED;
+    if (!(reply->flags & TR_MSG_ERROR))
+        return 0;
+    int32_t code = TR_EFAILED;
+    if (reply->size >= sizeof code)
+        memcpy (&code, reply->data, sizeof code);
+    return code;
+}
+
+//  Send msg from a new waiter and wait for the answer.
+static int
+s_host_request (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, tr__msg_t **reply)
+{
+    tr_ref_t waiter = s_waiter_new (self);
+    if (!waiter) {
+        tr__msg_free (NULL, msg);
+        return TR_ETOOMANY;
+    }
+    msg->from = waiter;
+    msg->corr = atomic_fetch_add (&self->next_corr, 1);
+    tr__sched_t *sched = self->testkit ? self->scheds[0] : NULL;
+    int rc = tr__route (self, sched, msg, true);
+    tr__msg_t *answer = NULL;
+    int wait_rc = s_waiter_wait (self, waiter, rc == 0 ? timeout_ms : 0, &answer);
+    if (rc == 0)
+        rc = wait_rc;
+    if (rc != 0) {
+        if (answer)
+            tr__msg_free (NULL, answer);
+        return rc;
+    }
+    *reply = answer;
+    return s_reply_code (answer);
+}
+
+//  --------------------------------------------------------------------------
+//  Host API
+
+static bool
+s_running (tr_runtime_t *self)
+{
+    return self && atomic_load (&self->state) == TR__RT_RUNNING;
+}
+
+bool
+tr__ref_alive (tr_runtime_t *self, tr_ref_t ref)
+{
+    uint32_t thread = tr__ref_thread (ref);
+    if (thread >= self->threads || tr__ref_index (ref) == 0)
+        return false;
+    tr_actor_t *actor = tr__sched_slot (self->scheds[thread], tr__ref_index (ref));
+    return actor && atomic_load_explicit (&actor->gen, memory_order_acquire) == tr__ref_gen (ref);
+}
+
+//  Build a message from the host (or a scheduler when sched is set).
+static tr__msg_t *
+s_message (tr__sched_t *sched, tr_ref_t to, tr_type_t type, const void *data, size_t size)
+{
+    tr__msg_t *msg = tr__msg_new (sched ? &sched->pool : NULL, size);
+    msg->to = to;
+    msg->type = type;
+    if (size)
+        memcpy (msg->data, data, size);
+    return msg;
+}
+
+//  Count an oversized send as a dead letter (header only) and refuse it.
+TR__HIDDEN int tr__refuse_oversized (tr_runtime_t *self, tr__sched_t *sched, tr_ref_t from,
+                                     tr_ref_t to, tr_type_t type, size_t size);
+
+int
+tr__refuse_oversized (tr_runtime_t *self, tr__sched_t *sched, tr_ref_t from, tr_ref_t to,
+                      tr_type_t type, size_t size)
+{
+    tr__msg_t *msg = s_message (sched, to, type, NULL, 0);
+    msg->from = from;
+    tr__warn ("runtime", "refused a %zu-byte payload (maximum %zu)", size,
+              self->options.max_payload);
+    tr__dead_letter (self, sched, msg, TR_EMSGSIZE);
+    return TR_EMSGSIZE;
+}
+
+//  Host senders wait while a TR_OVERFLOW_BLOCK mailbox is full.
+static void
+s_wait_for_space (tr_runtime_t *self, tr_ref_t to)
+{
+    uint32_t thread = tr__ref_thread (to);
+    if (thread >= self->threads || !tr__ref_index (to))
+        return;
+    tr_actor_t *actor = tr__sched_slot (self->scheds[thread], tr__ref_index (to));
+    if (!actor)
+        return;
+    pthread_mutex_lock (&self->space_lock);
+    while (s_running (self)
+           && atomic_load_explicit (&actor->full, memory_order_relaxed) == TR__FULL_BLOCK
+           && atomic_load_explicit (&actor->gen, memory_order_relaxed) == tr__ref_gen (to)) {
+        //  Bounded naps: a wake-up can race with the check above.
+        struct timespec deadline;
+        clock_gettime (CLOCK_MONOTONIC, &deadline);
+        deadline.tv_nsec += 10000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait (&self->space_cond, &self->space_lock, &deadline);
+    }
+    pthread_mutex_unlock (&self->space_lock);
+}
+
+void
+tr__space_available (tr_runtime_t *self)
+{
+    pthread_mutex_lock (&self->space_lock);
+    pthread_cond_broadcast (&self->space_cond);
+    pthread_mutex_unlock (&self->space_lock);
+}
+
+int
+tr_runtime_send (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t size)
+{
+    if (!s_running (self))
+        return TR_ESTOPPED;
+    if (type == TR_TYPE_NONE || (size && !data))
+        return TR_EINVAL;
+    if (size > self->options.max_payload)
+        return tr__refuse_oversized (self, NULL, TR_REF_NONE, to, type, size);
+    s_wait_for_space (self, to);
+    tr__sched_t *sched = self->testkit ? self->scheds[0] : NULL;
+    return tr__route (self, sched, s_message (sched, to, type, data, size), true);
+}
+
+int
+tr_call (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t size,
+         int timeout_ms, void **reply, size_t *reply_size)
+{
+    if (reply)
+        *reply = NULL;
+    if (reply_size)
+        *reply_size = 0;
+    if (!s_running (self))
+        return TR_ESTOPPED;
+    if (type == TR_TYPE_NONE || (size && !data))
+        return TR_EINVAL;
+    if (size > self->options.max_payload)
+        return tr__refuse_oversized (self, NULL, TR_REF_NONE, to, type, size);
+    s_wait_for_space (self, to);
+    tr__msg_t *msg = s_message (NULL, to, type, data, size);
+    msg->flags |= TR_MSG_REQUEST;
+    tr__msg_t *answer = NULL;
+    int rc = s_host_request (self, msg, timeout_ms, &answer);
+    if (rc == 0 && answer && answer->size && reply) {
+        *reply = tr__alloc (answer->size);
+        memcpy (*reply, answer->data, answer->size);
+        if (reply_size)
+            *reply_size = answer->size;
+    }
+    if (answer)
+        tr__msg_free (NULL, answer);
+    return rc;
+}
+
+int
+tr_runtime_kill (tr_runtime_t *self, tr_ref_t ref, int reason)
+{
+    if (!s_running (self))
+        return TR_ESTOPPED;
+    tr__sched_t *sched = self->testkit ? self->scheds[0] : NULL;
+    tr__msg_t *msg = s_message (sched, ref, 0, NULL, 0);
+    msg->flags |= TR__MSG_SYSTEM;
+    msg->sys = TR__SYS_KILL;
+    msg->corr = (uint64_t) (int64_t) reason;
+    int rc = tr__route (self, sched, msg, false);
+    return rc == TR_EDEAD ? 0 : rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Spawning
+
+static bool
+s_valid_actor_name (const char *name)
+{
+    return name && name[0] && strlen (name) < 256;
+}
+
+//  Spawn a slot on scheduler `thread` through a SPAWN message. from/corr
+//  receive the result when host_wait.
+static int
+s_spawn_remote (tr_runtime_t *self, tr__sched_t *sched, uint32_t thread,
+                const tr__behaviour_t *behaviour, const void *arg, size_t arg_size,
+                const tr_spawn_opts_t *opts, bool host_wait, tr_ref_t *ref)
+{
+    tr_actor_t *actor = tr__sched_slot_alloc (self->scheds[thread]);
+    if (!actor)
+        return TR_ETOOMANY;
+    tr_ref_t new_ref = tr__ref_make (thread, actor->index,
+                                     atomic_load_explicit (&actor->gen, memory_order_relaxed));
+    if (opts && opts->name) {
+        pthread_mutex_lock (&self->name_lock);
+        uint64_t holder;
+        bool taken = tr__strmap_get (self->names, opts->name, &holder)
+                     && tr__ref_alive (self, (tr_ref_t) holder);
+        if (!taken) {
+            tr__strmap_remove (self->names, opts->name);
+            tr__strmap_insert (self->names, opts->name, new_ref);
+        }
+        pthread_mutex_unlock (&self->name_lock);
+        if (taken) {
+            tr__sched_slot_release (self->scheds[thread], actor);
+            return TR_EEXIST;
+        }
+    }
+    tr__spawn_req_t req = {
+        behaviour, opts && opts->mailbox_limit ? opts->mailbox_limit : self->options.mailbox_limit,
+        opts && opts->overflow_set ? (int) opts->overflow : (int) self->options.overflow,
+        host_wait};
+    //  Bounds hold from the start: mail may arrive before the spawn order
+    //  runs. The ref is not published yet, so no other thread reads these.
+    actor->limit = (uint32_t) req.mailbox_limit;
+    actor->policy = (uint8_t) req.overflow;
+    tr__msg_t *msg = tr__msg_new (sched ? &sched->pool : NULL, sizeof req + arg_size);
+    memcpy (msg->data, &req, sizeof req);
+    if (arg_size)
+        memcpy (msg->data + sizeof req, arg, arg_size);
+    msg->to = new_ref;
+    msg->flags |= TR__MSG_SYSTEM;
+    msg->sys = TR__SYS_SPAWN;
+    *ref = new_ref;
+    if (!host_wait)
+        return tr__route (self, sched, msg, false);
+    tr__msg_t *answer = NULL;
+    int rc = s_host_request (self, msg, -1, &answer);
+    if (answer)
+        tr__msg_free (NULL, answer);
+    if (rc != 0 && opts && opts->name)
+        tr_name_unregister (self, opts->name);
+    return rc;
+}
+
+static int
+s_check_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, size_t arg_size,
+               const tr_spawn_opts_t *opts, const tr__behaviour_t **behaviour)
+{
+    if (!behaviour_name || (arg_size && !arg))
+        return TR_EINVAL;
+    if (opts && opts->name && !s_valid_actor_name (opts->name))
+        return TR_EINVAL;
+    if (opts
+        && (opts->thread < -1 || opts->thread > (int) self->threads
+            || (opts->overflow_set && (unsigned) opts->overflow > TR_OVERFLOW_BLOCK)
+            || opts->mailbox_limit > UINT32_MAX))
+        return TR_EINVAL;
+    *behaviour = tr__behaviour_find (behaviour_name);
+    if (!*behaviour) {
+        tr__warn ("runtime", "spawn of unknown behaviour '%s'", behaviour_name);
+        return TR_EUNKNOWN_BEHAVIOUR;
+    }
+    return 0;
+}
+
+int
+tr_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, size_t arg_size,
+          const tr_spawn_opts_t *opts, tr_ref_t *ref)
+{
+    if (!self || !ref)
+        return TR_EINVAL;
+    *ref = TR_REF_NONE;
+    if (!s_running (self))
+        return TR_ESTOPPED;
+    const tr__behaviour_t *behaviour;
+    int rc = s_check_spawn (self, behaviour_name, arg, arg_size, opts, &behaviour);
+    if (rc)
+        return rc;
+    if (self->testkit)
+        return tr__spawn_local (self->scheds[0], behaviour_name, arg, arg_size, opts, ref);
+    uint32_t thread = opts && opts->thread > 0
+                          ? (uint32_t) opts->thread - 1
+                          : atomic_fetch_add (&self->next_thread, 1) % self->threads;
+    tr_ref_t new_ref;
+    rc = s_spawn_remote (self, NULL, thread, behaviour, arg, arg_size, opts, true, &new_ref);
+    if (rc == 0)
+        *ref = new_ref;
+    return rc;
+}
+
+int
+tr__spawn_local (tr__sched_t *sched, const char *behaviour_name, const void *arg, size_t arg_size,
+                 const tr_spawn_opts_t *opts, tr_ref_t *ref)
+{
+    tr_runtime_t *self = sched->rt;
+    const tr__behaviour_t *behaviour;
+    int rc = s_check_spawn (self, behaviour_name, arg, arg_size, opts, &behaviour);
+    if (rc)
+        return rc;
+    tr_actor_t *actor = tr__sched_slot_alloc (sched);
+    if (!actor)
+        return TR_ETOOMANY;
+    tr_ref_t new_ref = tr__actor_ref (actor, sched->index);
+    if (opts && opts->name) {
+        rc = tr_name_register (self, opts->name, new_ref);
+        if (rc) {
+            tr__sched_slot_release (sched, actor);
+            return rc;
+        }
+    }
+    actor->limit = (uint32_t) (opts && opts->mailbox_limit ? opts->mailbox_limit
+                                                           : self->options.mailbox_limit);
+    actor->policy =
+        (uint8_t) (opts && opts->overflow_set ? opts->overflow : self->options.overflow);
+    rc = tr__actor_start (sched, actor, behaviour, arg, arg_size);
+    if (rc)
+        return rc;
+    *ref = new_ref;
+    return 0;
+}
+
+TR__HIDDEN int tr__spawn_from_actor (tr__sched_t *sched, const char *behaviour_name,
+                                     const void *arg, size_t arg_size, const tr_spawn_opts_t *opts,
+                                     tr_ref_t *ref);
+
+int
+tr__spawn_from_actor (tr__sched_t *sched, const char *behaviour_name, const void *arg,
+                      size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t *ref)
+{
+    if (!opts || opts->thread <= 0 || (uint32_t) opts->thread - 1 == sched->index)
+        return tr__spawn_local (sched, behaviour_name, arg, arg_size, opts, ref);
+    const tr__behaviour_t *behaviour;
+    int rc = s_check_spawn (sched->rt, behaviour_name, arg, arg_size, opts, &behaviour);
+    if (rc)
+        return rc;
+    return s_spawn_remote (sched->rt, sched, (uint32_t) opts->thread - 1, behaviour, arg, arg_size,
+                           opts, false, ref);
+}
+
+//  --------------------------------------------------------------------------
+//  Names: a map guarded by name_lock; a dead holder's entry is dropped
+//  lazily, so a name is free again once its actor died.
+
+int
+tr_name_register (tr_runtime_t *self, const char *name, tr_ref_t ref)
+{
+    if (!self || !s_valid_actor_name (name) || ref == TR_REF_NONE)
+        return TR_EINVAL;
+    pthread_mutex_lock (&self->name_lock);
+    uint64_t holder;
+    int rc = 0;
+    if (tr__strmap_get (self->names, name, &holder)) {
+        if (tr__ref_alive (self, (tr_ref_t) holder) && holder != ref)
+            rc = TR_EEXIST;
+        else
+            tr__strmap_remove (self->names, name);
+    }
+    if (rc == 0)
+        tr__strmap_insert (self->names, name, ref);
+    pthread_mutex_unlock (&self->name_lock);
+    return rc;
+}
+
+int
+tr_name_unregister (tr_runtime_t *self, const char *name)
+{
+    if (!self || !name)
+        return TR_EINVAL;
+    pthread_mutex_lock (&self->name_lock);
+    bool removed = tr__strmap_remove (self->names, name);
+    pthread_mutex_unlock (&self->name_lock);
+    return removed ? 0 : TR_ENOENT;
+}
+
+tr_ref_t
+tr_whereis (tr_runtime_t *self, const char *name)
+{
+    if (!self || !name)
+        return TR_REF_NONE;
+    pthread_mutex_lock (&self->name_lock);
+    uint64_t holder = TR_REF_NONE;
+    if (tr__strmap_get (self->names, name, &holder) && !tr__ref_alive (self, holder)) {
+        tr__strmap_remove (self->names, name);
+        holder = TR_REF_NONE;
+    }
+    pthread_mutex_unlock (&self->name_lock);
+    return holder;
+}
+
+//  --------------------------------------------------------------------------
+//  Metrics
+
+int
+tr_actor_stats (tr_runtime_t *self, tr_ref_t ref, tr_actor_stats_t *stats)
+{
+    if (!stats)
+        return TR_EINVAL;
+    memset (stats, 0, sizeof *stats);
+    if (!s_running (self))
+        return TR_ESTOPPED;
+    tr__msg_t *msg = s_message (NULL, ref, 0, NULL, 0);
+    msg->flags |= TR__MSG_SYSTEM;
+    msg->sys = TR__SYS_STATS;
+    tr__msg_t *answer = NULL;
+    int rc = s_host_request (self, msg, 1000, &answer);
+    if (rc == 0 && answer->size == sizeof *stats)
+        memcpy (stats, answer->data, sizeof *stats);
+    if (answer)
+        tr__msg_free (NULL, answer);
+    return rc;
+}
+
+int
+tr_runtime_stats (tr_runtime_t *self, tr_runtime_stats_t *stats)
+{
+    if (!stats)
+        return TR_EINVAL;
+    memset (stats, 0, sizeof *stats);
+    if (!s_running (self))
+        return TR_ESTOPPED;
+    stats->threads = (int) self->threads;
+    tr__hist_t *merged = tr__calloc (sizeof *merged);
+    int rc = 0;
+    for (uint32_t i = 0; i < self->threads && rc == 0; i++) {
+        tr__msg_t *msg = s_message (NULL, tr__ref_make (i, 0, 1), 0, NULL, 0);
+        msg->flags |= TR__MSG_SYSTEM;
+        msg->sys = TR__SYS_NODE_STATS;
+        tr__msg_t *answer = NULL;
+        rc = s_host_request (self, msg, 1000, &answer);
+        if (rc == 0 && answer->size == 4 * sizeof (uint64_t) + sizeof (tr__hist_t)) {
+            const uint64_t *counters = (const uint64_t *) answer->data;
+            stats->messages_handled += counters[0];
+            stats->messages_failed += counters[1];
+            stats->actors_live += counters[3];
+            tr__hist_t part;
+            memcpy (&part, counters + 4, sizeof part);
+            tr__hist_merge (merged, &part);
+        }
+        if (answer)
+            tr__msg_free (NULL, answer);
+    }
+    double ns = tr__ns_per_tick ();
+    stats->latency_p50_ns = (uint64_t) (tr__hist_quantile (merged, 0.50) * ns);
+    stats->latency_p95_ns = (uint64_t) (tr__hist_quantile (merged, 0.95) * ns);
+    stats->latency_p99_ns = (uint64_t) (tr__hist_quantile (merged, 0.99) * ns);
+    stats->latency_max_ns = (uint64_t) ((double) merged->max * ns);
+    tr__free (merged);
+    stats->actors_spawned = atomic_load (&self->actors_spawned);
+    stats->dead_letters = tr_dead_letter_count (self, 0);
+    stats->late_replies = atomic_load (&self->late_replies);
+    tr_mem_stats_t mem;
+    if (tr_mem_stats (&mem) == 0) {
+        stats->mem_allocated = mem.allocated;
+        stats->mem_active = mem.active;
+        stats->mem_resident = mem.resident;
+    }
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Stopping
+
+void
+tr_runtime_destroy (tr_runtime_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tr_runtime_t *self = *self_p;
+    *self_p = NULL;
+    int was = atomic_exchange (&self->state, TR__RT_STOPPING);
+    if (self->testkit) {
+        tr__sched_stop_actors (self->scheds[0]);
+        s_runtime_free (self);
+        return;
+    }
+    bool abandoned = false;
+    if (was == TR__RT_RUNNING) {
+        //  Each scheduler stops its actors (newest first) when this arrives.
+        for (uint32_t i = 0; i < self->threads; i++) {
+            tr__msg_t *msg = s_message (NULL, tr__ref_make (i, 0, 1), 0, NULL, 0);
+            msg->flags |= TR__MSG_SYSTEM;
+            msg->sys = TR__SYS_STOP_THREAD;
+            tr__route (self, NULL, msg, false);
+        }
+        s_waiters_wake_all (self);
+        struct timespec deadline;
+        clock_gettime (CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += self->options.stop_timeout_ms / 1000;
+        deadline.tv_nsec += (long) (self->options.stop_timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        for (uint32_t i = 0; i < self->threads; i++) {
+            tr__sched_t *sched = self->scheds[i];
+            if (!sched->thread_started)
+                continue;
+            if (pthread_timedjoin_np (sched->thread, NULL, &deadline) != 0) {
+                tr__error ("runtime",
+                           "%s: thread %u did not stop within %d ms (a handler never "
+                           "returned); abandoning it",
+                           self->name, i, self->options.stop_timeout_ms);
+                pthread_detach (sched->thread);
+                abandoned = true;
+            }
+        }
+    }
+    if (abandoned)
+        return;  //  a thread still runs on this memory: leave it be
+    for (uint32_t i = 0; i < self->threads; i++)
+        tr__sched_drain_shutdown (self->scheds[i]);
+    s_runtime_free (self);
+}

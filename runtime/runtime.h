@@ -1,0 +1,90 @@
+//  runtime - one node: options, scheduler threads, host API (send, call,
+//  spawn), names, dead letters and host waiters
+#ifndef TR_RUNTIME_H_INCLUDED
+#define TR_RUNTIME_H_INCLUDED
+
+#include "msg.h"
+#include "sched.h"
+#include "strmap.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef enum { TR__RT_NEW = 0, TR__RT_RUNNING, TR__RT_STOPPING } tr__rt_state_t;
+
+//  A host thread blocked in tr_call / tr_spawn / a stats read.
+typedef struct {
+    uint32_t gen;
+    bool in_use;
+    bool done;
+    tr__msg_t *reply;
+    pthread_cond_t cond;
+} tr__waiter_t;
+
+#define TR__MAX_WAITERS 65536u
+
+//  Dead-letter reasons get a counter each; the last counts the rest.
+#define TR__DL_REASONS 8
+
+struct tr_runtime {
+    tr_options_t options;
+    char *name;
+    void *zmq_context;
+    uint32_t threads;
+    tr__sched_t **scheds;
+    _Atomic int state;
+    bool testkit;  //  driven by tr_testkit, no threads
+
+    //  Host threads reach scheduler i through host_push[i] under host_lock[i].
+    void **host_push;
+    pthread_mutex_t *host_lock;
+    _Atomic uint32_t next_thread;
+
+    pthread_mutex_t waiter_lock;
+    tr__waiter_t **waiters;
+    uint32_t waiter_count;  //  allocated entries
+    uint32_t *free_waiters;
+    uint32_t free_waiter_count;
+    _Atomic uint64_t next_corr;
+
+    pthread_mutex_t name_lock;
+    tr__strmap_t *names;
+
+    //  Host senders waiting on a TR_OVERFLOW_BLOCK mailbox.
+    pthread_mutex_t space_lock;
+    pthread_cond_t space_cond;
+
+    _Atomic tr_ref_t dead_letter_ref;   //  the dead-letter actor
+    _Atomic tr_ref_t dead_letter_sink;  //  user's sink, or 0
+    _Atomic uint64_t dead_letters[TR__DL_REASONS];
+    _Atomic uint64_t late_replies;
+    _Atomic uint64_t malformed_frames;
+    _Atomic uint64_t actors_spawned;
+};
+
+//  Count msg as undeliverable for reason and deal with it: a request gets
+//  an error reply, a monitor or link request gets DOWN / exit, anything
+//  else becomes a dead letter. Takes msg. sched may be NULL (host thread).
+TR__HIDDEN void tr__undeliverable (tr_runtime_t *rt, tr__sched_t *sched, tr__msg_t *msg,
+                                   int reason);
+//  Count one dead letter for reason without a message (shutdown drops).
+TR__HIDDEN void tr__dead_letter_counted (tr_runtime_t *rt, int reason);
+//  Dead-letter msg (takes it).
+TR__HIDDEN void tr__dead_letter (tr_runtime_t *rt, tr__sched_t *sched, tr__msg_t *msg, int reason);
+//  Send an error reply with code to a request's sender.
+TR__HIDDEN void tr__reply_error_to (tr_runtime_t *rt, tr__sched_t *sched, tr_ref_t to,
+                                    uint64_t corr, int code);
+//  Hand a message addressed to a host waiter to it (takes msg).
+TR__HIDDEN void tr__waiter_deliver (tr_runtime_t *rt, tr__sched_t *sched, tr__msg_t *msg);
+//  Wake host senders blocked on a full TR_OVERFLOW_BLOCK mailbox.
+TR__HIDDEN void tr__space_available (tr_runtime_t *rt);
+//  Whether ref names an actor that has not died (a hint from any thread).
+TR__HIDDEN bool tr__ref_alive (tr_runtime_t *rt, tr_ref_t ref);
+TR__HIDDEN tr_runtime_t *tr__runtime_new_testkit (void);
+//  Spawn on sched from its own thread (init runs now).
+TR__HIDDEN int tr__spawn_local (tr__sched_t *sched, const char *behaviour, const void *arg,
+                                size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t *ref);
+//  Built-in behaviours of the runtime (dead letters, test probes).
+TR__HIDDEN void tr__builtin_register (void);
+
+#endif

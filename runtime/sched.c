@@ -1,0 +1,642 @@
+//  sched - scheduler threads: each runs many actors from one run queue and
+//  owns one inproc PULL mailbox socket; other threads reach it through PUSH
+//  sockets carrying batches of message pointers
+#include "sched.h"
+#include "clock.h"
+#include "log.h"
+#include "runtime.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+//  Messages one pass of the loop runs before it looks at its socket again.
+#define S_PASS_BUDGET 1024
+//  Frames one pass takes off the socket.
+#define S_DRAIN_FRAMES 64
+//  Frames a pipe holds before a sender must wait (each up to 256 messages).
+//  Small on purpose: it bounds what is in transit towards a full mailbox.
+#define S_PIPE_HWM 64
+//  Messages a sender may hold for one congested thread before its sends
+//  there fail with TR_EAGAIN.
+#define S_CONGESTED (4 * TR__BATCH_MAX)
+
+tr__sched_t *
+tr__sched_new (tr_runtime_t *rt, uint32_t index)
+{
+    tr__sched_t *self = tr__calloc (sizeof *self);
+    self->rt = rt;
+    self->index = index;
+    pthread_mutex_init (&self->slot_lock, NULL);
+    self->chunks = tr__calloc (TR__MAX_CHUNKS * sizeof (self->chunks[0]));
+    //  Slot 0 is never handed out: index 0 in a ref addresses the scheduler.
+    self->slot_high = 1;
+    self->corr_next = 1;
+    tr__timers_init (&self->timers);
+    self->push = tr__calloc (rt->threads * sizeof (void *));
+    self->out = tr__calloc (rt->threads * sizeof (tr__batch_t));
+    self->now_ns = tr__now_ns ();
+    return self;
+}
+
+static void
+s_close (void **socket_p)
+{
+    if (*socket_p) {
+        int linger = 0;
+        zmq_setsockopt (*socket_p, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close (*socket_p);
+        *socket_p = NULL;
+    }
+}
+
+void
+tr__sched_destroy (tr__sched_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tr__sched_t *self = *self_p;
+    for (uint32_t i = 0; i < self->rt->threads; i++) {
+        s_close (&self->push[i]);
+        //  Batches that never left: their messages die with the runtime.
+        for (uint32_t m = 0; m < self->out[i].count; m++) {
+            tr__msg_t **items = (tr__msg_t **) (self->out[i].frame + 1);
+            tr__msg_free (NULL, items[m]);
+        }
+        tr__free (self->out[i].frame);
+    }
+    s_close (&self->pull);
+    tr__free (self->push);
+    tr__free (self->out);
+    for (uint32_t chunk = 0; chunk < TR__MAX_CHUNKS; chunk++)
+        tr__free (atomic_load (&self->chunks[chunk]));
+    tr__free ((void *) self->chunks);
+    tr__timers_clear (&self->timers);
+    tr__msg_pool_clear (&self->pool);
+    pthread_mutex_destroy (&self->slot_lock);
+    tr__free (self);
+    *self_p = NULL;
+}
+
+int
+tr__sched_bind (tr__sched_t *self)
+{
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "inproc://troupe-sched-%u", self->index);
+    self->pull = zmq_socket (self->rt->zmq_context, ZMQ_PULL);
+    if (!self->pull)
+        return TR_ESTOPPED;
+    int hwm = S_PIPE_HWM;
+    zmq_setsockopt (self->pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_bind (self->pull, endpoint) != 0) {
+        tr__error ("sched", "bind %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        return TR_ESTOPPED;
+    }
+    return 0;
+}
+
+//  A PUSH socket connected to scheduler `to`.
+TR__HIDDEN void *tr__sched_connect_to (tr_runtime_t *rt, uint32_t to);
+
+void *
+tr__sched_connect_to (tr_runtime_t *rt, uint32_t to)
+{
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "inproc://troupe-sched-%u", to);
+    void *push = zmq_socket (rt->zmq_context, ZMQ_PUSH);
+    if (!push)
+        return NULL;
+    int hwm = S_PIPE_HWM, linger = 0;
+    zmq_setsockopt (push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (push, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect (push, endpoint) != 0) {
+        zmq_close (push);
+        return NULL;
+    }
+    return push;
+}
+
+int
+tr__sched_connect (tr__sched_t *self)
+{
+    for (uint32_t i = 0; i < self->rt->threads; i++) {
+        if (i == self->index)
+            continue;
+        self->push[i] = tr__sched_connect_to (self->rt, i);
+        if (!self->push[i])
+            return TR_ESTOPPED;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Slots
+
+tr_actor_t *
+tr__sched_slot_alloc (tr__sched_t *self)
+{
+    pthread_mutex_lock (&self->slot_lock);
+    tr_actor_t *actor = self->free_slots;
+    if (actor)
+        self->free_slots = actor->next;
+    else if (self->slot_high < TR__MAX_SLOTS) {
+        uint32_t index = self->slot_high++;
+        uint32_t chunk_index = index / TR__CHUNK_SLOTS;
+        tr_actor_t *chunk = atomic_load_explicit (&self->chunks[chunk_index], memory_order_relaxed);
+        if (!chunk) {
+            chunk = tr__calloc (TR__CHUNK_SLOTS * sizeof (tr_actor_t));
+            for (uint32_t i = 0; i < TR__CHUNK_SLOTS; i++) {
+                chunk[i].index = chunk_index * TR__CHUNK_SLOTS + i;
+                atomic_init (&chunk[i].gen, 1);
+            }
+            atomic_store_explicit (&self->chunks[chunk_index], chunk, memory_order_release);
+        }
+        actor = &chunk[index % TR__CHUNK_SLOTS];
+    }
+    pthread_mutex_unlock (&self->slot_lock);
+    if (actor) {
+        actor->status = TR__ACTOR_PENDING;
+        actor->next = NULL;
+        actor->sched = self;
+    }
+    return actor;
+}
+
+void
+tr__sched_slot_release (tr__sched_t *self, tr_actor_t *actor)
+{
+    uint32_t gen = atomic_load_explicit (&actor->gen, memory_order_relaxed) + 1;
+    //  Generation 0 is never used: a zero ref stays "no actor".
+    atomic_store_explicit (&actor->gen, gen ? gen : 1, memory_order_release);
+    atomic_store_explicit (&actor->full, TR__FULL_NO, memory_order_relaxed);
+    actor->status = TR__ACTOR_FREE;
+    actor->flags = 0;
+    actor->state = NULL;
+    actor->behaviour = NULL;
+    actor->head = actor->tail = NULL;
+    actor->depth = 0;
+    pthread_mutex_lock (&self->slot_lock);
+    actor->next = self->free_slots;
+    self->free_slots = actor;
+    pthread_mutex_unlock (&self->slot_lock);
+}
+
+//  --------------------------------------------------------------------------
+//  Delivery
+
+void
+tr__sched_schedule (tr__sched_t *self, tr_actor_t *actor)
+{
+    if (actor->flags & TR__ACTOR_IN_RUNQ)
+        return;
+    actor->flags |= TR__ACTOR_IN_RUNQ;
+    actor->next = NULL;
+    if (self->runq_tail)
+        self->runq_tail->next = actor;
+    else
+        self->runq_head = actor;
+    self->runq_tail = actor;
+}
+
+static void
+s_mark_full (tr_actor_t *actor)
+{
+    uint8_t full = actor->policy == TR_OVERFLOW_FAIL    ? TR__FULL_REJECT
+                   : actor->policy == TR_OVERFLOW_BLOCK ? TR__FULL_BLOCK
+                                                        : TR__FULL_DROPPING;
+    atomic_store_explicit (&actor->full, full, memory_order_relaxed);
+}
+
+//  Apply the overflow policy to a full mailbox. Returns 1 when msg may be
+//  queued, 0 when it was consumed (dropped), TR_EAGAIN when the sender
+//  should be failed (msg untouched).
+static int
+s_overflow (tr__sched_t *self, tr_actor_t *actor, tr__msg_t *msg, bool can_fail)
+{
+    switch (actor->policy) {
+        case TR_OVERFLOW_DROP_OLDEST: {
+            //  The oldest message that may be dropped (not a system one).
+            tr__msg_t *prev = NULL, *victim = actor->head;
+            while (victim && (victim->flags & (TR__MSG_SYSTEM | TR__MSG_NODROP))) {
+                prev = victim;
+                victim = victim->next;
+            }
+            if (victim) {
+                if (prev)
+                    prev->next = victim->next;
+                else
+                    actor->head = victim->next;
+                if (actor->tail == victim)
+                    actor->tail = prev;
+                actor->depth--;
+                actor->dropped++;
+                tr__dead_letter (self->rt, self, victim, TR_EOVERFLOW);
+                return 1;
+            }
+            break;
+        }
+        case TR_OVERFLOW_DROP_NEWEST: break;
+        default:
+            //  fail, block: a sender on this thread learns it at once. One on
+            //  another thread saw the full hint before sending (or sent while
+            //  its batch was in transit): queue past the limit rather than
+            //  lose it. The overshoot is bounded by the pipe and batch bounds.
+            if (can_fail)
+                return TR_EAGAIN;
+            return 1;
+    }
+    actor->dropped++;
+    tr__dead_letter (self->rt, self, msg, TR_EOVERFLOW);
+    return 0;
+}
+
+//  Scheduler-level operations (slot index 0).
+static void
+s_sched_op (tr__sched_t *self, tr__msg_t *msg)
+{
+    if (msg->sys == TR__SYS_STOP_THREAD)
+        self->stopping = true;
+    else if (msg->sys == TR__SYS_NODE_STATS) {
+        tr__msg_t *reply = tr__msg_new (&self->pool, sizeof (tr__hist_t) + 4 * sizeof (uint64_t));
+        uint64_t *counters = (uint64_t *) reply->data;
+        counters[0] = self->handled;
+        counters[1] = self->failed;
+        counters[2] = self->spawned;
+        counters[3] = self->live;
+        memcpy (counters + 4, &self->hist, sizeof (tr__hist_t));
+        reply->to = msg->from;
+        reply->corr = msg->corr;
+        reply->flags |= TR_MSG_REPLY;
+        tr__route (self->rt, self, reply, false);
+    }
+    tr__msg_free (&self->pool, msg);
+}
+
+int
+tr__sched_deliver (tr__sched_t *self, tr__msg_t *msg, bool can_fail)
+{
+    uint32_t index = tr__ref_index (msg->to);
+    if (index == 0 && (msg->flags & TR__MSG_SYSTEM)) {
+        s_sched_op (self, msg);
+        return 0;
+    }
+    tr_actor_t *actor = index ? tr__sched_slot (self, index) : NULL;
+    if (!actor || atomic_load_explicit (&actor->gen, memory_order_relaxed) != tr__ref_gen (msg->to)
+        || actor->status == TR__ACTOR_FREE || actor->status == TR__ACTOR_EXITING) {
+        tr__undeliverable (self->rt, self, msg, TR_EDEAD);
+        return TR_EDEAD;
+    }
+    bool system = msg->flags & TR__MSG_SYSTEM;
+    if (!system && !(msg->flags & TR__MSG_NODROP) && actor->depth >= actor->limit) {
+        int rc = s_overflow (self, actor, msg, can_fail);
+        if (rc == TR_EAGAIN) {
+            tr__msg_free (&self->pool, msg);
+            return TR_EAGAIN;
+        }
+        if (rc == 0)
+            return 0;
+    }
+    //  Spawn and kill go first; everything else keeps its order.
+    if (system && (msg->sys == TR__SYS_SPAWN || msg->sys == TR__SYS_KILL)) {
+        msg->next = actor->head;
+        actor->head = msg;
+        if (!actor->tail)
+            actor->tail = msg;
+    }
+    else {
+        msg->next = NULL;
+        if (actor->tail)
+            actor->tail->next = msg;
+        else
+            actor->head = msg;
+        actor->tail = msg;
+    }
+    actor->depth++;
+    if (!system)
+        actor->received++;
+    if (!system && actor->depth >= actor->limit)
+        s_mark_full (actor);
+    //  A pending slot runs only once its spawn order is in the mailbox.
+    if (actor->status == TR__ACTOR_LIVE || actor->head->sys == TR__SYS_SPAWN)
+        tr__sched_schedule (self, actor);
+    return 0;
+}
+
+//  Append msg to the batch for thread `to`; flush when full.
+static void
+s_batch_append (tr__sched_t *self, uint32_t to, tr__msg_t *msg)
+{
+    tr__batch_t *batch = &self->out[to];
+    if (batch->count == batch->capacity) {
+        batch->capacity = batch->capacity ? batch->capacity * 2 : TR__BATCH_MAX;
+        batch->frame = tr__realloc (batch->frame, sizeof (tr__frame_head_t)
+                                                      + batch->capacity * sizeof (tr__msg_t *));
+    }
+    ((tr__msg_t **) (batch->frame + 1))[batch->count++] = msg;
+    if (batch->count % TR__BATCH_MAX == 0)
+        tr__sched_flush (self);
+}
+
+//  ZeroMQ frees a sent batch buffer through this.
+static void
+s_zmq_free (void *data, void *hint)
+{
+    (void) hint;
+    tr__free (data);
+}
+
+int
+tr__route (tr_runtime_t *rt, tr__sched_t *self, tr__msg_t *msg, bool can_fail)
+{
+    uint32_t thread = tr__ref_thread (msg->to);
+    if (thread == TR__HOST_THREAD) {
+        tr__waiter_deliver (rt, self, msg);
+        return 0;
+    }
+    if (thread >= rt->threads || msg->to == TR_REF_NONE) {
+        tr__undeliverable (rt, self, msg, TR_EDEAD);
+        return TR_EDEAD;
+    }
+    if (self && thread == self->index)
+        return tr__sched_deliver (self, msg, can_fail);
+
+    //  Another thread owns the target: read its hints, then hand the pointer
+    //  over. The hints may be stale; the owner re-checks on arrival.
+    tr__sched_t *target = rt->scheds[thread];
+    uint32_t index = tr__ref_index (msg->to);
+    if (index) {
+        tr_actor_t *actor = tr__sched_slot (target, index);
+        if (!actor
+            || atomic_load_explicit (&actor->gen, memory_order_acquire) != tr__ref_gen (msg->to)) {
+            tr__undeliverable (rt, self, msg, TR_EDEAD);
+            return TR_EDEAD;
+        }
+        if (can_fail && !(msg->flags & (TR__MSG_SYSTEM | TR__MSG_NODROP))) {
+            uint8_t full = atomic_load_explicit (&actor->full, memory_order_relaxed);
+            if (full == TR__FULL_REJECT || (full == TR__FULL_BLOCK && self)) {
+                tr__msg_free (self ? &self->pool : NULL, msg);
+                return TR_EAGAIN;
+            }
+        }
+    }
+    if (self) {
+        //  The pipe to that thread is full and our batch keeps growing: push
+        //  back on senders that can take it; runtime messages always pass.
+        if (can_fail && self->out[thread].count >= S_CONGESTED
+            && !(msg->flags & (TR__MSG_SYSTEM | TR__MSG_NODROP))) {
+            tr__msg_free (&self->pool, msg);
+            return TR_EAGAIN;
+        }
+        s_batch_append (self, thread, msg);
+        return 0;
+    }
+    //  From a host thread: one pointer per frame, through the host socket.
+    struct {
+        tr__frame_head_t head;
+        tr__msg_t *msg;
+    } frame = {{TR__FRAME_MAGIC, 1}, msg};
+    pthread_mutex_lock (&rt->host_lock[thread]);
+    int rc = rt->host_push[thread] ? zmq_send (rt->host_push[thread], &frame, sizeof frame, 0) : -1;
+    pthread_mutex_unlock (&rt->host_lock[thread]);
+    if (rc < 0) {
+        tr__msg_free (NULL, msg);
+        return TR_ESTOPPED;
+    }
+    return 0;
+}
+
+void
+tr__sched_flush (tr__sched_t *self)
+{
+    self->out_pending = false;
+    for (uint32_t to = 0; to < self->rt->threads; to++) {
+        tr__batch_t *batch = &self->out[to];
+        if (!batch->count)
+            continue;
+        //  A full pipe: keep the batch (no copy, no syscall) and retry later.
+        int events = 0;
+        size_t events_size = sizeof events;
+        zmq_getsockopt (self->push[to], ZMQ_EVENTS, &events, &events_size);
+        if (!(events & ZMQ_POLLOUT)) {
+            self->out_pending = true;
+            continue;
+        }
+        batch->frame->magic = TR__FRAME_MAGIC;
+        batch->frame->count = batch->count;
+        size_t size = sizeof (tr__frame_head_t) + batch->count * sizeof (tr__msg_t *);
+        int rc;
+        if (size <= 32)  //  fits a ZeroMQ very small message: copied, no allocation
+            rc = zmq_send (self->push[to], batch->frame, size, ZMQ_DONTWAIT);
+        else {
+            //  Hand the pointer array itself to ZeroMQ (zero copy); it frees it.
+            zmq_msg_t frame;
+            zmq_msg_init_data (&frame, batch->frame, size, s_zmq_free, NULL);
+            rc = zmq_msg_send (&frame, self->push[to], ZMQ_DONTWAIT);
+            if (rc < 0) {
+                //  Not sent: take the buffer back (close would free it).
+                tr__frame_head_t *keep = tr__alloc (size);
+                memcpy (keep, batch->frame, size);
+                zmq_msg_close (&frame);
+                batch->frame = keep;
+                batch->capacity = batch->count;
+            }
+            else {
+                batch->frame = NULL;
+                batch->capacity = 0;
+            }
+        }
+        if (rc >= 0)
+            batch->count = 0;
+        else
+            self->out_pending = true;  //  pipe full (EAGAIN): retry next pass
+    }
+}
+
+//  Take frames off the socket and queue their messages.
+static uint32_t
+s_drain (tr__sched_t *self, uint32_t max_frames)
+{
+    uint32_t frames = 0;
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    while (frames < max_frames && zmq_msg_recv (&frame, self->pull, ZMQ_DONTWAIT) >= 0) {
+        frames++;
+        size_t size = zmq_msg_size (&frame);
+        const tr__frame_head_t *head = zmq_msg_data (&frame);
+        if (size < sizeof *head || head->magic != TR__FRAME_MAGIC || head->count == 0
+            || size != sizeof *head + head->count * sizeof (tr__msg_t *)) {
+            atomic_fetch_add (&self->rt->malformed_frames, 1);
+            tr__warn ("sched", "thread %u: dropped a malformed frame of %zu bytes", self->index,
+                      size);
+            continue;
+        }
+        tr__msg_t *const *items = (tr__msg_t *const *) (head + 1);
+        for (uint32_t i = 0; i < head->count; i++)
+            tr__sched_deliver (self, items[i], false);
+    }
+    zmq_msg_close (&frame);
+    return frames;
+}
+
+//  --------------------------------------------------------------------------
+//  Running
+
+uint32_t
+tr__sched_run (tr__sched_t *self, uint32_t budget)
+{
+    uint32_t ran = 0;
+    while (self->runq_head && ran < budget) {
+        tr_actor_t *actor = self->runq_head;
+        self->runq_head = actor->next;
+        if (!self->runq_head)
+            self->runq_tail = NULL;
+        actor->flags &= (uint8_t) ~TR__ACTOR_IN_RUNQ;
+        uint32_t slice = budget - ran < 64 ? budget - ran : 64;
+        ran += tr__actor_run (self, actor, slice);
+        //  Still has mail (and still alive): back of the queue, for fairness.
+        if (actor->status == TR__ACTOR_LIVE && actor->head)
+            tr__sched_schedule (self, actor);
+    }
+    return ran;
+}
+
+void
+tr__sched_fire_timers (tr__sched_t *self)
+{
+    tr__timer_t *timer;
+    while ((timer = tr__timers_pop_due (&self->timers, self->now_ns))) {
+        //  User code below may add timers and move the records: keep an index.
+        uint32_t record = (uint32_t) (timer - self->timers.records);
+        tr_ref_t owner = timer->owner;
+        tr_actor_t *actor = tr__sched_slot (self, tr__ref_index (owner));
+        bool owner_alive =
+            actor && actor->status == TR__ACTOR_LIVE
+            && atomic_load_explicit (&actor->gen, memory_order_relaxed) == tr__ref_gen (owner);
+        if (!owner_alive) {
+            tr__timers_release (&self->timers, timer);
+            continue;
+        }
+        if (timer->kind == TR__TIMER_REQUEST) {
+            uint64_t corr = timer->corr;
+            //  The pending entry holds this timer's id: forget it first.
+            tr__timers_release (&self->timers, timer);
+            tr__actor_complete (self, actor, corr, TR_ETIMEDOUT, NULL);
+            continue;
+        }
+        const tr__msg_t *proto = timer->proto;
+        tr__msg_t *msg = tr__msg_new (&self->pool, proto->size);
+        uint16_t pooled = msg->flags;
+        memcpy (msg, proto, sizeof *msg + proto->size);
+        msg->flags = (uint16_t) ((proto->flags & ~TR__MSG_POOLED) | pooled);
+        msg->next = NULL;
+        timer = &self->timers.records[record];
+        if (timer->period_ns)
+            tr__timers_rearm (&self->timers, timer, self->now_ns);
+        else
+            tr__timers_release (&self->timers, timer);
+        tr__route (self->rt, self, msg, false);
+    }
+}
+
+static int
+s_newest_first (const void *a, const void *b)
+{
+    uint64_t x = (*(tr_actor_t *const *) a)->seq, y = (*(tr_actor_t *const *) b)->seq;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void
+tr__sched_stop_actors (tr__sched_t *self)
+{
+    //  Newest first: gather the live actors and sort by spawn order.
+    size_t count = 0, capacity = 64;
+    tr_actor_t **live = tr__alloc (capacity * sizeof *live);
+    for (uint32_t index = 1; index < self->slot_high; index++) {
+        tr_actor_t *actor = tr__sched_slot (self, index);
+        if (actor->status == TR__ACTOR_LIVE || actor->status == TR__ACTOR_PENDING) {
+            if (count == capacity) {
+                capacity *= 2;
+                live = tr__realloc (live, capacity * sizeof *live);
+            }
+            live[count++] = actor;
+        }
+    }
+    qsort (live, count, sizeof *live, s_newest_first);
+    for (size_t i = 0; i < count; i++)
+        tr__actor_exit (self, live[i], TR_ESHUTDOWN);
+    tr__free (live);
+    self->runq_head = self->runq_tail = NULL;
+}
+
+void
+tr__sched_drain_shutdown (tr__sched_t *self)
+{
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    while (self->pull && zmq_msg_recv (&frame, self->pull, ZMQ_DONTWAIT) >= 0) {
+        size_t size = zmq_msg_size (&frame);
+        const tr__frame_head_t *head = zmq_msg_data (&frame);
+        if (size < sizeof *head || head->magic != TR__FRAME_MAGIC
+            || size != sizeof *head + head->count * sizeof (tr__msg_t *))
+            continue;
+        tr__msg_t *const *items = (tr__msg_t *const *) (head + 1);
+        for (uint32_t i = 0; i < head->count; i++) {
+            tr__dead_letter_counted (self->rt, TR_ESHUTDOWN);
+            tr__msg_free (NULL, items[i]);
+        }
+    }
+    zmq_msg_close (&frame);
+}
+
+static void *
+s_thread (void *arg)
+{
+    tr__sched_t *self = arg;
+    char name[16];
+    snprintf (name, sizeof name, "troupe-%u", self->index);
+    pthread_setname_np (pthread_self (), name);
+    //  Item 0: our mailbox; then one per congested destination (POLLOUT).
+    zmq_pollitem_t *items = tr__calloc ((self->rt->threads + 1) * sizeof (zmq_pollitem_t));
+
+    while (!self->stopping) {
+        tr__sched_run (self, S_PASS_BUDGET);
+        tr__sched_flush (self);
+        self->now_ns = tr__now_ns ();
+        tr__sched_fire_timers (self);
+        if (self->stopping)
+            break;
+        //  Sleep only with nothing to run; wake for the next timer.
+        long timeout = -1;
+        uint64_t due;
+        if (self->runq_head)
+            timeout = 0;
+        else if (tr__timers_next (&self->timers, &due))
+            timeout = due <= self->now_ns ? 0 : (long) ((due - self->now_ns + 999999) / 1000000);
+        if (timeout != 0) {
+            int count = 1;
+            items[0] = (zmq_pollitem_t){self->pull, 0, ZMQ_POLLIN, 0};
+            for (uint32_t to = 0; self->out_pending && to < self->rt->threads; to++)
+                if (self->out[to].count)
+                    items[count++] = (zmq_pollitem_t){self->push[to], 0, ZMQ_POLLOUT, 0};
+            if (zmq_poll (items, count, timeout) < 0 && zmq_errno () == ETERM)
+                break;
+        }
+        s_drain (self, S_DRAIN_FRAMES);
+    }
+    tr__free (items);
+    tr__sched_stop_actors (self);
+    tr__sched_flush (self);
+    atomic_store (&self->thread_exited, true);
+    return NULL;
+}
+
+int
+tr__sched_start (tr__sched_t *self)
+{
+    if (pthread_create (&self->thread, NULL, s_thread, self) != 0)
+        return TR_ESTOPPED;
+    self->thread_started = true;
+    return 0;
+}

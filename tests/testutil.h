@@ -1,0 +1,86 @@
+//  testutil - check macros for troupe's test programs: each failure prints
+//  file:line and what failed, then exits 1
+//
+//  A test is a program that exits 0 when everything held:
+//
+//      #include "testutil.h"
+//      int main (void)
+//      {
+//          tr_runtime_t *rt = tr_runtime_new (NULL);
+//          TR_ASSERT (rt);
+//          TR_CHECK (tr_runtime_start (rt));
+//          TR_ASSERT_EQ_INT (tr_runtime_threads (rt), 2);
+//          tr_runtime_destroy (&rt);
+//          TR_PASS ();
+//          return 0;
+//      }
+
+#ifndef TR_TESTUTIL_H_INCLUDED
+#define TR_TESTUTIL_H_INCLUDED
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "troupe.h"
+
+//  The test's name: the source file's base name without its extension.
+static inline const char *
+tr_testutil_name (const char *file, char *buffer, size_t size)
+{
+    const char *base = strrchr (file, '/');
+    base = base ? base + 1 : file;
+    const char *dot = strrchr (base, '.');
+    size_t length = dot ? (size_t) (dot - base) : strlen (base);
+    if (length >= size)
+        length = size - 1;
+    memcpy (buffer, base, length);
+    buffer[length] = '\0';
+    return buffer;
+}
+
+//  Fail the test unless the troupe call returned 0 (TR_OK).
+#define TR_CHECK(call)                                                                        \
+    do {                                                                                      \
+        int tr_testutil_rc_ = (call);                                                         \
+        if (tr_testutil_rc_ != 0) {                                                           \
+            fflush (stdout);                                                                  \
+            fprintf (stderr, "%s:%d: FAIL: %s returned %d (%s)\n", __FILE__, __LINE__, #call, \
+                     tr_testutil_rc_, tr_strerror (tr_testutil_rc_));                         \
+            exit (1);                                                                         \
+        }                                                                                     \
+    } while (0)
+
+//  Fail the test unless cond is true.
+#define TR_ASSERT(cond)                                                                 \
+    do {                                                                                \
+        if (!(cond)) {                                                                  \
+            fflush (stdout);                                                            \
+            fprintf (stderr, "%s:%d: FAIL: assertion %s\n", __FILE__, __LINE__, #cond); \
+            exit (1);                                                                   \
+        }                                                                               \
+    } while (0)
+
+//  Fail the test unless two integers are equal; prints both values.
+#define TR_ASSERT_EQ_INT(a, b)                                                                    \
+    do {                                                                                          \
+        long long tr_testutil_a_ = (long long) (a);                                               \
+        long long tr_testutil_b_ = (long long) (b);                                               \
+        if (tr_testutil_a_ != tr_testutil_b_) {                                                   \
+            fflush (stdout);                                                                      \
+            fprintf (stderr, "%s:%d: FAIL: %s == %s: %lld != %lld\n", __FILE__, __LINE__, #a, #b, \
+                     tr_testutil_a_, tr_testutil_b_);                                             \
+            exit (1);                                                                             \
+        }                                                                                         \
+    } while (0)
+
+//  Say the test passed: "<test name>: PASS".
+#define TR_PASS()                                                                          \
+    do {                                                                                   \
+        char tr_testutil_name_[128];                                                       \
+        printf ("%s: PASS\n",                                                              \
+                tr_testutil_name (__FILE__, tr_testutil_name_, sizeof tr_testutil_name_)); \
+        fflush (stdout);                                                                   \
+    } while (0)
+
+#endif
