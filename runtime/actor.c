@@ -318,16 +318,17 @@ tr__actor_run (tr__sched_t *sched, tr_actor_t *actor, uint32_t budget)
             if (!actor->hist)
                 actor->hist = tr__calloc (sizeof (tr__hist_t));
             tr__hist_record (actor->hist, end - start);
-            tr__hist_record (&sched->hist, end - start);
             start = end;
         }
         if (actor->flags & TR__ACTOR_STOPPING) {
             tr__actor_exit (sched, actor, actor->exit_reason);
-            break;
+            return ran;  //  the slot is free now: do not touch it
         }
         if (actor->status != TR__ACTOR_LIVE)
-            break;
+            return ran;
     }
+    if (actor->head && actor->status == TR__ACTOR_LIVE)
+        tr__sched_schedule (sched, actor);
     return ran;
 }
 
@@ -396,8 +397,12 @@ tr__actor_exit (tr__sched_t *sched, tr_actor_t *actor, int reason)
     }
     if (actor->state)
         tr__free_sized (actor->state, pub->state_size);
-    tr__free (actor->hist);
-    actor->hist = NULL;
+    //  The thread's histogram keeps what dead actors measured.
+    if (actor->hist) {
+        tr__hist_merge (&sched->hist, actor->hist);
+        tr__free (actor->hist);
+        actor->hist = NULL;
+    }
     actor->received = actor->handled = actor->failed = actor->dropped = 0;
     if (started)
         sched->live--;

@@ -83,7 +83,8 @@ TR__HIDDEN tr__actor_ext_t *tr__actor_ext (tr_actor_t *self);
 //  slot is then released).
 TR__HIDDEN int tr__actor_start (tr__sched_t *sched, tr_actor_t *actor,
                                 const tr__behaviour_t *behaviour, const void *arg, size_t arg_size);
-//  Run up to budget messages of actor. Returns how many ran.
+//  Run up to budget messages of actor; requeue it if mail is left. Returns
+//  how many ran. The slot may be free (and reused) afterwards.
 TR__HIDDEN uint32_t tr__actor_run (tr__sched_t *sched, tr_actor_t *actor, uint32_t budget);
 //  Stop actor now with reason: terminate, drain the mailbox, notify
 //  monitors and links, free the slot. Not from inside its own handler.

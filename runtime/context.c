@@ -49,6 +49,14 @@ tr_send (tr_actor_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t
         return TR_EINVAL;
     if (size > sched->rt->options.max_payload)
         return tr__refuse_oversized (sched->rt, sched, tr_self (self), to, type, size);
+    //  A full local mailbox that fails senders: refuse before allocating.
+    if (tr__ref_thread (to) == sched->index && tr__ref_index (to)) {
+        tr_actor_t *target = tr__sched_slot (sched, tr__ref_index (to));
+        if (target && target->depth >= target->limit && target->status == TR__ACTOR_LIVE
+            && atomic_load_explicit (&target->gen, memory_order_relaxed) == tr__ref_gen (to)
+            && (target->policy == TR_OVERFLOW_FAIL || target->policy == TR_OVERFLOW_BLOCK))
+            return TR_EAGAIN;
+    }
     return tr__route (sched->rt, sched, s_message (self, to, type, data, size), true);
 }
 

@@ -155,12 +155,12 @@ tr__sched_slot_alloc (tr__sched_t *self)
         }
         actor = &chunk[index % TR__CHUNK_SLOTS];
     }
-    pthread_mutex_unlock (&self->slot_lock);
     if (actor) {
         actor->status = TR__ACTOR_PENDING;
         actor->next = NULL;
         actor->sched = self;
     }
+    pthread_mutex_unlock (&self->slot_lock);
     return actor;
 }
 
@@ -265,7 +265,14 @@ s_sched_op (tr__sched_t *self, tr__msg_t *msg)
         counters[1] = self->failed;
         counters[2] = self->spawned;
         counters[3] = self->live;
-        memcpy (counters + 4, &self->hist, sizeof (tr__hist_t));
+        //  Dead actors' latencies are in self->hist; add the live ones'.
+        tr__hist_t *merged = (tr__hist_t *) (counters + 4);
+        memcpy (merged, &self->hist, sizeof (tr__hist_t));
+        for (uint32_t index = 1; index < self->slot_high; index++) {
+            tr_actor_t *actor = tr__sched_slot (self, index);
+            if (actor->status == TR__ACTOR_LIVE && actor->hist)
+                tr__hist_merge (merged, actor->hist);
+        }
         reply->to = msg->from;
         reply->corr = msg->corr;
         reply->flags |= TR_MSG_REPLY;
@@ -397,6 +404,7 @@ tr__route (tr_runtime_t *rt, tr__sched_t *self, tr__msg_t *msg, bool can_fail)
         tr__frame_head_t head;
         tr__msg_t *msg;
     } frame = {{TR__FRAME_MAGIC, 1}, msg};
+    TR__HANDOFF_RELEASE (rt->scheds[thread]);
     pthread_mutex_lock (&rt->host_lock[thread]);
     int rc = rt->host_push[thread] ? zmq_send (rt->host_push[thread], &frame, sizeof frame, 0) : -1;
     pthread_mutex_unlock (&rt->host_lock[thread]);
@@ -427,6 +435,7 @@ tr__sched_flush (tr__sched_t *self)
         batch->frame->count = batch->count;
         size_t size = sizeof (tr__frame_head_t) + batch->count * sizeof (tr__msg_t *);
         int rc;
+        TR__HANDOFF_RELEASE (self->rt->scheds[to]);
         if (size <= 32)  //  fits a ZeroMQ very small message: copied, no allocation
             rc = zmq_send (self->push[to], batch->frame, size, ZMQ_DONTWAIT);
         else {
@@ -463,6 +472,7 @@ s_drain (tr__sched_t *self, uint32_t max_frames)
     zmq_msg_init (&frame);
     while (frames < max_frames && zmq_msg_recv (&frame, self->pull, ZMQ_DONTWAIT) >= 0) {
         frames++;
+        TR__HANDOFF_ACQUIRE (self);
         size_t size = zmq_msg_size (&frame);
         const tr__frame_head_t *head = zmq_msg_data (&frame);
         if (size < sizeof *head || head->magic != TR__FRAME_MAGIC || head->count == 0
@@ -494,10 +504,9 @@ tr__sched_run (tr__sched_t *self, uint32_t budget)
             self->runq_tail = NULL;
         actor->flags &= (uint8_t) ~TR__ACTOR_IN_RUNQ;
         uint32_t slice = budget - ran < 64 ? budget - ran : 64;
+        //  An actor with mail left requeues itself (at the back, for fairness).
+        //  Do not touch it after this: if it exited, its slot is free again.
         ran += tr__actor_run (self, actor, slice);
-        //  Still has mail (and still alive): back of the queue, for fairness.
-        if (actor->status == TR__ACTOR_LIVE && actor->head)
-            tr__sched_schedule (self, actor);
     }
     return ran;
 }
@@ -576,6 +585,7 @@ tr__sched_drain_shutdown (tr__sched_t *self)
     zmq_msg_t frame;
     zmq_msg_init (&frame);
     while (self->pull && zmq_msg_recv (&frame, self->pull, ZMQ_DONTWAIT) >= 0) {
+        TR__HANDOFF_ACQUIRE (self);
         size_t size = zmq_msg_size (&frame);
         const tr__frame_head_t *head = zmq_msg_data (&frame);
         if (size < sizeof *head || head->magic != TR__FRAME_MAGIC

@@ -131,6 +131,13 @@ s_zmq_inproc_rtt_p50 (long rounds)
 
 static tr_type_t s_go, s_data, s_wait, s_ping, s_pong;
 
+//  Flow control: the consumer acks every S_ACK_EVERY messages; the producer
+//  keeps at most S_WINDOW unacknowledged messages in flight.
+#define S_ACK_EVERY 1024
+#define S_WINDOW    8192
+
+static tr_type_t s_ack;
+
 //  The consumer counts data messages; a "wait" request is answered once
 //  `expect` arrived.
 typedef struct {
@@ -163,9 +170,10 @@ s_consumer_check (tr_actor_t *self, s_consumer_t *consumer)
 static int
 s_consumer_data (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
-    (void) msg;
     s_consumer_t *consumer = state;
-    if (++consumer->count >= consumer->expect) {
+    if (++consumer->count % S_ACK_EVERY == 0 && consumer->count < consumer->expect)
+        tr_send (self, msg->from, s_ack, &consumer->count, sizeof consumer->count);
+    if (consumer->count >= consumer->expect) {
         consumer->cpu = sched_getcpu ();
         s_consumer_check (self, consumer);
     }
@@ -187,11 +195,11 @@ static const tr_handler_t s_consumer_handlers[] = {
 static const tr_behaviour_t s_consumer = {
     "bench.consumer", sizeof (s_consumer_t), s_consumer_init, NULL, s_consumer_handlers, NULL};
 
-//  The producer sends `count` messages to `target` in bursts, yielding
-//  between bursts (and backing off when the target's mailbox is full).
+//  The producer sends `count` messages to `target`, at most S_WINDOW ahead
+//  of the consumer's acks.
 typedef struct {
     tr_ref_t target;
-    long count, sent;
+    long count, sent, acked;
     int cpu;
 } s_producer_t;
 
@@ -206,23 +214,39 @@ s_producer_init (tr_actor_t *self, void *state, const void *arg, size_t size)
 }
 
 static int
+s_producer_fill (tr_actor_t *self, s_producer_t *producer)
+{
+    char payload[PAYLOAD] = {0};
+    while (producer->sent < producer->count && producer->sent - producer->acked < S_WINDOW) {
+        int rc = tr_send (self, producer->target, s_data, payload, sizeof payload);
+        if (rc == TR_EAGAIN)  //  should not happen inside the window: retry later
+            return tr_send (self, tr_self (self), s_go, NULL, 0);
+        if (rc != 0)
+            return rc;
+        producer->sent++;
+    }
+    return 0;
+}
+
+static int
 s_producer_go (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     (void) msg;
     s_producer_t *producer = state;
-    char payload[PAYLOAD] = {0};
     producer->cpu = sched_getcpu ();
-    for (int burst = 0; burst < 512 && producer->sent < producer->count; burst++) {
-        if (tr_send (self, producer->target, s_data, payload, sizeof payload) != 0)
-            break;  //  full: yield and retry
-        producer->sent++;
-    }
-    if (producer->sent < producer->count)
-        tr_send (self, tr_self (self), s_go, NULL, 0);
-    return 0;
+    return s_producer_fill (self, producer);
 }
 
-static const tr_handler_t s_producer_handlers[] = {{"bench.go", s_producer_go}, {NULL, NULL}};
+static int
+s_producer_ack (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    s_producer_t *producer = state;
+    memcpy (&producer->acked, msg->data, sizeof producer->acked);
+    return s_producer_fill (self, producer);
+}
+
+static const tr_handler_t s_producer_handlers[] = {
+    {"bench.go", s_producer_go}, {"bench.ack", s_producer_ack}, {NULL, NULL}};
 static const tr_behaviour_t s_producer = {
     "bench.producer", sizeof (s_producer_t), s_producer_init, NULL, s_producer_handlers, NULL};
 
@@ -233,7 +257,7 @@ s_actor_thr (tr_runtime_t *rt, int thread_a, int thread_b, long count, int *cpus
     tr_spawn_opts_t opts_b = {.thread = thread_b};
     tr_ref_t consumer, producer;
     tr_spawn (rt, "bench.consumer", &count, sizeof count, &opts_b, &consumer);
-    s_producer_t args = {consumer, count, 0, -1};
+    s_producer_t args = {consumer, count, 0, 0, -1};
     tr_spawn_opts_t opts_a = {.thread = thread_a};
     tr_spawn (rt, "bench.producer", &args, sizeof args, &opts_a, &producer);
     double start = s_now ();
@@ -247,8 +271,8 @@ s_actor_thr (tr_runtime_t *rt, int thread_a, int thread_b, long count, int *cpus
     if (reply && size == sizeof (int))
         memcpy (&cpus[1], reply, sizeof (int));
     tr_free (reply);
-    tr_runtime_kill (rt, producer, 0);
     tr_runtime_kill (rt, consumer, 0);
+    tr_runtime_kill (rt, producer, 0);
     return rc == 0 ? (double) count / elapsed : 0;
 }
 
@@ -477,11 +501,35 @@ s_rss_bytes (void)
     return resident * sysconf (_SC_PAGESIZE);
 }
 
+static int s_argc;
+static char **s_argv;
+
+//  Whether benchmark `name` was asked for (all when no name was given).
+static bool
+s_want (const char *name)
+{
+    bool any = false;
+    for (int i = 1; i < s_argc; i++) {
+        if (s_argv[i][0] == '-')
+            continue;
+        any = true;
+        if (strcmp (s_argv[i], name) == 0)
+            return true;
+    }
+    return !any;
+}
+
 int
 main (int argc, char *argv[])
 {
-    //  --quick: smaller counts (for a smoke run in CI).
-    double scale = argc > 1 && strcmp (argv[1], "--quick") == 0 ? 0.05 : 1.0;
+    //  --quick: smaller counts (for a smoke run in CI). Names select benchmarks.
+    s_argc = argc;
+    s_argv = argv;
+    double scale = 1.0;
+    for (int i = 1; i < argc; i++)
+        if (strcmp (argv[i], "--quick") == 0)
+            scale = 0.05;
+    double zmq_thr = 1, zmq_rtt = 1;
     tr_behaviour_register (&s_consumer);
     tr_behaviour_register (&s_producer);
     tr_behaviour_register (&s_pinger);
@@ -493,13 +541,18 @@ main (int argc, char *argv[])
     s_wait = tr_type ("bench.wait");
     s_ping = tr_type ("bench.ping");
     s_pong = tr_type ("bench.pong");
+    s_ack = tr_type ("bench.ack");
 
     int cpus[2];
-    double zmq_thr = s_zmq_inproc_thr ((long) (2000000 * scale), cpus);
-    printf ("zmq_inproc_thr: %.0f msgs/s (%d-byte frames, cpus %d,%d)\n", zmq_thr, FRAME_SIZE,
-            cpus[0], cpus[1]);
-    double zmq_rtt = s_zmq_inproc_rtt_p50 ((long) (100000 * scale));
-    printf ("zmq_inproc_rtt_p50: %.2f us\n", zmq_rtt);
+    if (s_want ("zmq_inproc_thr") || s_want ("actor_xthread_thr")) {
+        zmq_thr = s_zmq_inproc_thr ((long) (2000000 * scale), cpus);
+        printf ("zmq_inproc_thr: %.0f msgs/s (%d-byte frames, cpus %d,%d)\n", zmq_thr, FRAME_SIZE,
+                cpus[0], cpus[1]);
+    }
+    if (s_want ("zmq_inproc_rtt_p50") || s_want ("actor_pingpong_rtt_p50")) {
+        zmq_rtt = s_zmq_inproc_rtt_p50 ((long) (100000 * scale));
+        printf ("zmq_inproc_rtt_p50: %.2f us\n", zmq_rtt);
+    }
 
     tr_options_t options;
     tr_options_default (&options);
@@ -510,30 +563,43 @@ main (int argc, char *argv[])
         return 1;
     }
     cpus[0] = cpus[1] = -1;
-    double xthread = s_actor_thr (rt, 1, 2, (long) (4000000 * scale), cpus);
-    printf ("actor_xthread_thr: %.0f msgs/s (%.2fx zmq_inproc_thr, consumer cpu %d)\n", xthread,
-            xthread / zmq_thr, cpus[1]);
+    if (s_want ("actor_xthread_thr")) {
+        double xthread = s_actor_thr (rt, 1, 2, (long) (4000000 * scale), cpus);
+        printf ("actor_xthread_thr: %.0f msgs/s (%.2fx zmq_inproc_thr, consumer cpu %d)\n", xthread,
+                xthread / zmq_thr, cpus[1]);
+    }
+    if (s_want ("actor_pingpong_rtt_p50")) {
 
-    double rtt[2] = {0, 0};
-    s_actor_pingpong (rt, 1, 2, (long) (100000 * scale), rtt);
-    printf ("actor_pingpong_rtt_p50: %.2f us (%.2fx zmq_inproc_rtt_p50)\n", rtt[0],
-            rtt[0] / zmq_rtt);
-    printf ("actor_pingpong_rtt_p99: %.2f us\n", rtt[1]);
+        double rtt[2] = {0, 0};
+        s_actor_pingpong (rt, 1, 2, (long) (100000 * scale), rtt);
+        printf ("actor_pingpong_rtt_p50: %.2f us (%.2fx zmq_inproc_rtt_p50)\n", rtt[0],
+                rtt[0] / zmq_rtt);
+        printf ("actor_pingpong_rtt_p99: %.2f us\n", rtt[1]);
+    }
+    if (s_want ("actor_local_thr")) {
 
-    double local = s_actor_thr (rt, 1, 1, (long) (10000000 * scale), cpus);
-    printf ("actor_local_thr: %.0f msgs/s\n", local);
-    double local_pingpong = s_actor_pingpong (rt, 1, 1, (long) (2000000 * scale), rtt);
-    printf ("actor_local_pingpong: %.0f round trips/s\n", local_pingpong);
+        double local = s_actor_thr (rt, 1, 1, (long) (10000000 * scale), cpus);
+        printf ("actor_local_thr: %.0f msgs/s\n", local);
+    }
+    if (s_want ("actor_local_pingpong")) {
+        double rtt[2];
+        double local_pingpong = s_actor_pingpong (rt, 1, 1, (long) (2000000 * scale), rtt);
+        printf ("actor_local_pingpong: %.0f round trips/s\n", local_pingpong);
+    }
+    if (s_want ("actor_spawn_rate")) {
 
-    double spawn_rate = s_spawn (rt, (long) (100000 * scale), true);
-    printf ("actor_spawn_rate: %.0f actors/s\n", spawn_rate);
+        double spawn_rate = s_spawn (rt, (long) (100000 * scale), true);
+        printf ("actor_spawn_rate: %.0f actors/s\n", spawn_rate);
+    }
+    if (s_want ("actor_idle_bytes")) {
 
-    long idle_count = (long) (1000000 * scale);
-    long rss_before = s_rss_bytes ();
-    s_spawn (rt, idle_count, false);
-    long rss_after = s_rss_bytes ();
-    printf ("actor_idle_bytes: %.0f bytes (%ld live actors)\n",
-            (double) (rss_after - rss_before) / (double) idle_count, idle_count);
+        long idle_count = (long) (1000000 * scale);
+        long rss_before = s_rss_bytes ();
+        s_spawn (rt, idle_count, false);
+        long rss_after = s_rss_bytes ();
+        printf ("actor_idle_bytes: %.0f bytes (%ld live actors)\n",
+                (double) (rss_after - rss_before) / (double) idle_count, idle_count);
+    }
     tr_runtime_destroy (&rt);
     return 0;
 }
