@@ -57,6 +57,13 @@ s_list_add (tr_ref_t **list, uint32_t *count, uint32_t *capacity, tr_ref_t ref)
     (*list)[(*count)++] = ref;
 }
 
+void
+tr__actor_watch (tr_actor_t *self, tr_ref_t monitor)
+{
+    tr__actor_ext_t *ext = tr__actor_ext (self);
+    s_list_add (&ext->monitors, &ext->monitor_count, &ext->monitor_capacity, monitor);
+}
+
 int
 tr__actor_start (tr__sched_t *sched, tr_actor_t *actor, const tr__behaviour_t *behaviour,
                  const void *arg, size_t arg_size)
@@ -148,6 +155,8 @@ tr__actor_complete (tr__sched_t *sched, tr_actor_t *actor, uint64_t corr, int rc
     ext->pending[i] = ext->pending[--ext->pending_count];
     if (reply && pending.timer_id)
         tr__timers_cancel (&sched->timers, pending.timer_id, tr__actor_ref (actor, sched->index));
+    if (!pending.fn)
+        return;  //  a request that failed at once: nothing to run
     tr_msg_t view;
     if (reply && (reply->flags & TR_MSG_ERROR)) {
         int32_t code = TR_EFAILED;
@@ -239,6 +248,8 @@ s_system (tr__sched_t *sched, tr_actor_t *actor, tr__msg_t *msg)
             memcpy (&req, msg->data, sizeof req);
             actor->limit = (uint32_t) req.mailbox_limit;
             actor->policy = (uint8_t) req.overflow;
+            if (req.monitor)
+                tr__actor_watch (actor, req.monitor);
             int rc = tr__actor_start (sched, actor, req.behaviour, msg->data + sizeof req,
                                       msg->size - sizeof req);
             if (req.host_wait) {
@@ -332,24 +343,6 @@ tr__actor_run (tr__sched_t *sched, tr_actor_t *actor, uint32_t budget)
     return ran;
 }
 
-static void
-s_runq_remove (tr__sched_t *sched, tr_actor_t *actor)
-{
-    tr_actor_t *prev = NULL, *cursor = sched->runq_head;
-    while (cursor && cursor != actor) {
-        prev = cursor;
-        cursor = cursor->next;
-    }
-    if (!cursor)
-        return;
-    if (prev)
-        prev->next = actor->next;
-    else
-        sched->runq_head = actor->next;
-    if (sched->runq_tail == actor)
-        sched->runq_tail = prev;
-}
-
 void
 tr__actor_exit (tr__sched_t *sched, tr_actor_t *actor, int reason)
 {
@@ -360,8 +353,6 @@ tr__actor_exit (tr__sched_t *sched, tr_actor_t *actor, int reason)
     bool started = actor->flags & TR__ACTOR_INIT_DONE;
     bool shutdown = atomic_load (&rt->state) == TR__RT_STOPPING;
     actor->status = TR__ACTOR_EXITING;
-    if (actor->flags & TR__ACTOR_IN_RUNQ)
-        s_runq_remove (sched, actor);
 
     const tr_behaviour_t *pub = actor->behaviour ? actor->behaviour->pub : NULL;
     if (started && pub && pub->terminate) {
@@ -406,6 +397,12 @@ tr__actor_exit (tr__sched_t *sched, tr_actor_t *actor, int reason)
     actor->received = actor->handled = actor->failed = actor->dropped = 0;
     if (started)
         sched->live--;
+    //  Still linked in the run queue (it sent to itself, then died): the
+    //  scheduler frees the slot when it pops it, so no list walk here.
+    if (actor->flags & TR__ACTOR_IN_RUNQ) {
+        tr__sched_slot_retire (sched, actor);
+        return;
+    }
     if (reason != 0 && reason != TR_ESHUTDOWN && tr__log_enabled (TR__LOG_INFO))
         tr__info ("actor", "%s %016llx exited: %s", pub ? pub->name : "?", (unsigned long long) ref,
                   tr_strerror (reason));

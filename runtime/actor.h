@@ -28,6 +28,7 @@ typedef enum {
 #define TR__ACTOR_TRAP_EXIT 0x02u
 #define TR__ACTOR_STOPPING  0x04u  //  exit after the current handler
 #define TR__ACTOR_INIT_DONE 0x08u
+#define TR__ACTOR_RETIRED   0x10u  //  dead, slot freed when popped off the run queue
 
 typedef struct {
     uint64_t corr;
@@ -78,6 +79,8 @@ tr__actor_ref (const tr_actor_t *self, uint32_t thread)
 }
 
 TR__HIDDEN tr__actor_ext_t *tr__actor_ext (tr_actor_t *self);
+//  Add monitor to the actors that get DOWN when self ends.
+TR__HIDDEN void tr__actor_watch (tr_actor_t *self, tr_ref_t monitor);
 
 //  Initialise a reserved slot and run init. Returns 0 or TR_EINIT (the
 //  slot is then released).

@@ -11,7 +11,7 @@ TR__HIDDEN int tr__refuse_oversized (tr_runtime_t *self, tr__sched_t *sched, tr_
                                      tr_ref_t to, tr_type_t type, size_t size);
 TR__HIDDEN int tr__spawn_from_actor (tr__sched_t *sched, const char *behaviour_name,
                                      const void *arg, size_t arg_size, const tr_spawn_opts_t *opts,
-                                     tr_ref_t *ref);
+                                     tr_ref_t caller, tr_ref_t *ref);
 
 tr_ref_t
 tr_self (tr_actor_t *self)
@@ -52,8 +52,10 @@ tr_send (tr_actor_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t
     //  A full local mailbox that fails senders: refuse before allocating.
     if (tr__ref_thread (to) == sched->index && tr__ref_index (to)) {
         tr_actor_t *target = tr__sched_slot (sched, tr__ref_index (to));
-        if (target && target->depth >= target->limit && target->status == TR__ACTOR_LIVE
-            && atomic_load_explicit (&target->gen, memory_order_relaxed) == tr__ref_gen (to)
+        //  Generation first: a stale ref's slot may be being reserved by a
+        //  spawner on another thread; only a matching one is ours to read.
+        if (target && atomic_load_explicit (&target->gen, memory_order_acquire) == tr__ref_gen (to)
+            && target->status == TR__ACTOR_LIVE && target->depth >= target->limit
             && (target->policy == TR_OVERFLOW_FAIL || target->policy == TR_OVERFLOW_BLOCK))
             return TR_EAGAIN;
     }
@@ -128,14 +130,12 @@ tr_request (tr_actor_t *self, tr_ref_t to, tr_type_t type, const void *data, siz
 
     int rc = tr__route (sched->rt, sched, msg, true);
     if (rc != 0) {
-        //  The call failed: no continuation will ever run for it. The reply
-        //  that undeliverable() may have queued finds no pending entry.
+        //  The call failed: its continuation must never run. The entry stays,
+        //  cancelled, to absorb the error reply undeliverable() may have
+        //  queued (or its deadline) without counting a late reply.
         for (uint32_t i = 0; i < ext->pending_count; i++)
-            if (ext->pending[i].corr == corr) {
-                ext->pending[i] = ext->pending[--ext->pending_count];
-                break;
-            }
-        tr__timers_cancel (&sched->timers, timer, tr_self (self));
+            if (ext->pending[i].corr == corr)
+                ext->pending[i].fn = NULL;
     }
     return rc;
 }
@@ -216,7 +216,7 @@ tr_actor_spawn (tr_actor_t *self, const char *behaviour, const void *arg, size_t
     if (!ref)
         return TR_EINVAL;
     *ref = TR_REF_NONE;
-    return tr__spawn_from_actor (self->sched, behaviour, arg, arg_size, opts, ref);
+    return tr__spawn_from_actor (self->sched, behaviour, arg, arg_size, opts, tr_self (self), ref);
 }
 
 int
@@ -315,4 +315,10 @@ int
 tr_timer_cancel (tr_actor_t *self, uint64_t timer_id)
 {
     return tr__timers_cancel (&self->sched->timers, timer_id, tr_self (self));
+}
+
+uint64_t
+tr_now_ms (tr_actor_t *self)
+{
+    return self->sched->now_ns / 1000000ULL;
 }

@@ -25,6 +25,7 @@ tr_strerror (int rc)
         case TR_ESHUTDOWN: return "runtime shutting down";
         case TR_EINIT: return "actor init failed";
         case TR_ETOOMANY: return "table full";
+        case TR_EESCALATED: return "supervisor gave up: restart intensity exceeded";
         default: return rc < 0 ? "unknown error" : "unknown status";
     }
 }

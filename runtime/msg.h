@@ -76,7 +76,8 @@ typedef struct {
     const void *behaviour;  //  const tr__behaviour_t *
     uint64_t mailbox_limit;
     int overflow;
-    int host_wait;  //  1: reply with init's result to from
+    int host_wait;     //  1: reply with init's result to from
+    tr_ref_t monitor;  //  gets DOWN when the child ends (0: none)
 } tr__spawn_req_t;
 
 //  Pooled blocks hold header + this many payload bytes.

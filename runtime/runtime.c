@@ -3,6 +3,7 @@
 #include "runtime.h"
 #include "clock.h"
 #include "log.h"
+#include "supervisor.h"
 
 #include <errno.h>
 #include <string.h>
@@ -29,6 +30,7 @@ void
 tr__builtin_register (void)
 {
     tr__dead_letter_register ();
+    tr__supervisor_register ();
 }
 
 static tr_runtime_t *
@@ -46,7 +48,10 @@ s_runtime_alloc (const tr_options_t *options, uint32_t threads)
     pthread_condattr_init (&attr);
     pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
     pthread_cond_init (&self->space_cond, &attr);
+    pthread_cond_init (&self->exit_cond, &attr);
     pthread_condattr_destroy (&attr);
+    pthread_mutex_init (&self->exit_lock, NULL);
+    self->exit_status = -1;
     self->names = tr__strmap_new ();
     self->waiters = tr__calloc (TR__MAX_WAITERS * sizeof (tr__waiter_t *));
     self->free_waiters = tr__calloc (TR__MAX_WAITERS * sizeof (uint32_t));
@@ -88,6 +93,8 @@ s_runtime_free (tr_runtime_t *self)
     pthread_mutex_destroy (&self->name_lock);
     pthread_mutex_destroy (&self->space_lock);
     pthread_cond_destroy (&self->space_cond);
+    pthread_cond_destroy (&self->exit_cond);
+    pthread_mutex_destroy (&self->exit_lock);
     tr__free (self->scheds);
     tr__free (self->host_push);
     tr__free (self->host_lock);
@@ -155,7 +162,9 @@ tr__runtime_new_testkit (void)
     self->scheds[0]->now_ns = 0;
     atomic_store (&self->state, TR__RT_RUNNING);
     tr_ref_t dead_letters;
-    if (tr__spawn_local (self->scheds[0], "tr.dead_letters", NULL, 0, NULL, &dead_letters) == 0)
+    if (tr__spawn_local (self->scheds[0], "tr.dead_letters", NULL, 0, NULL, TR_REF_NONE,
+                         &dead_letters)
+        == 0)
         atomic_store (&self->dead_letter_ref, dead_letters);
     return self;
 }
@@ -316,6 +325,12 @@ s_reply_code (const tr__msg_t *reply)
 static int
 s_host_request (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, tr__msg_t **reply)
 {
+    if (!self->testkit && tr__sched_current ()) {
+        tr__warn ("runtime", "a blocking host call from inside a handler is refused "
+                             "(use tr_request, tr_actor_spawn)");
+        tr__msg_free (NULL, msg);
+        return TR_EINVAL;
+    }
     tr_ref_t waiter = s_waiter_new (self);
     if (!waiter) {
         tr__msg_free (NULL, msg);
@@ -324,7 +339,10 @@ s_host_request (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, tr__msg_t **
     msg->from = waiter;
     msg->corr = atomic_fetch_add (&self->next_corr, 1);
     tr__sched_t *sched = self->testkit ? self->scheds[0] : NULL;
+    //  The call's deadline covers waiting for room in a full pipe too.
+    tr__host_deadline (timeout_ms >= 0 ? tr__now_ns () + (uint64_t) timeout_ms * 1000000ULL : 0);
     int rc = tr__route (self, sched, msg, true);
+    tr__host_deadline (0);
     tr__msg_t *answer = NULL;
     int wait_rc = s_waiter_wait (self, waiter, rc == 0 ? timeout_ms : 0, &answer);
     if (rc == 0)
@@ -492,9 +510,15 @@ s_valid_actor_name (const char *name)
 static int
 s_spawn_remote (tr_runtime_t *self, tr__sched_t *sched, uint32_t thread,
                 const tr__behaviour_t *behaviour, const void *arg, size_t arg_size,
-                const tr_spawn_opts_t *opts, bool host_wait, tr_ref_t *ref)
+                const tr_spawn_opts_t *opts, bool host_wait, tr_ref_t monitor_by, tr_ref_t *ref)
 {
-    tr_actor_t *actor = tr__sched_slot_alloc (self->scheds[thread]);
+    //  Bounds hold from the start (mail may arrive before the spawn order
+    //  runs); the allocator writes them under the slot lock.
+    uint64_t limit =
+        opts && opts->mailbox_limit ? opts->mailbox_limit : self->options.mailbox_limit;
+    int overflow = opts && opts->overflow_set ? (int) opts->overflow : (int) self->options.overflow;
+    tr_actor_t *actor =
+        tr__sched_slot_alloc (self->scheds[thread], (uint32_t) limit, (uint8_t) overflow);
     if (!actor)
         return TR_ETOOMANY;
     tr_ref_t new_ref = tr__ref_make (thread, actor->index,
@@ -514,14 +538,7 @@ s_spawn_remote (tr_runtime_t *self, tr__sched_t *sched, uint32_t thread,
             return TR_EEXIST;
         }
     }
-    tr__spawn_req_t req = {
-        behaviour, opts && opts->mailbox_limit ? opts->mailbox_limit : self->options.mailbox_limit,
-        opts && opts->overflow_set ? (int) opts->overflow : (int) self->options.overflow,
-        host_wait};
-    //  Bounds hold from the start: mail may arrive before the spawn order
-    //  runs. The ref is not published yet, so no other thread reads these.
-    actor->limit = (uint32_t) req.mailbox_limit;
-    actor->policy = (uint8_t) req.overflow;
+    tr__spawn_req_t req = {behaviour, limit, overflow, host_wait, monitor_by};
     tr__msg_t *msg = tr__msg_new (sched ? &sched->pool : NULL, sizeof req + arg_size);
     memcpy (msg->data, &req, sizeof req);
     if (arg_size)
@@ -571,17 +588,23 @@ tr_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, size_
     *ref = TR_REF_NONE;
     if (!s_running (self))
         return TR_ESTOPPED;
+    if (!self->testkit && tr__sched_current ()) {
+        tr__warn ("runtime", "tr_spawn from inside a handler is refused (use tr_actor_spawn)");
+        return TR_EINVAL;
+    }
     const tr__behaviour_t *behaviour;
     int rc = s_check_spawn (self, behaviour_name, arg, arg_size, opts, &behaviour);
     if (rc)
         return rc;
     if (self->testkit)
-        return tr__spawn_local (self->scheds[0], behaviour_name, arg, arg_size, opts, ref);
+        return tr__spawn_local (self->scheds[0], behaviour_name, arg, arg_size, opts, TR_REF_NONE,
+                                ref);
     uint32_t thread = opts && opts->thread > 0
                           ? (uint32_t) opts->thread - 1
                           : atomic_fetch_add (&self->next_thread, 1) % self->threads;
     tr_ref_t new_ref;
-    rc = s_spawn_remote (self, NULL, thread, behaviour, arg, arg_size, opts, true, &new_ref);
+    rc = s_spawn_remote (self, NULL, thread, behaviour, arg, arg_size, opts, true, TR_REF_NONE,
+                         &new_ref);
     if (rc == 0)
         *ref = new_ref;
     return rc;
@@ -589,14 +612,18 @@ tr_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, size_
 
 int
 tr__spawn_local (tr__sched_t *sched, const char *behaviour_name, const void *arg, size_t arg_size,
-                 const tr_spawn_opts_t *opts, tr_ref_t *ref)
+                 const tr_spawn_opts_t *opts, tr_ref_t monitor_by, tr_ref_t *ref)
 {
     tr_runtime_t *self = sched->rt;
     const tr__behaviour_t *behaviour;
     int rc = s_check_spawn (self, behaviour_name, arg, arg_size, opts, &behaviour);
     if (rc)
         return rc;
-    tr_actor_t *actor = tr__sched_slot_alloc (sched);
+    tr_actor_t *actor = tr__sched_slot_alloc (
+        sched,
+        (uint32_t) (opts && opts->mailbox_limit ? opts->mailbox_limit
+                                                : self->options.mailbox_limit),
+        (uint8_t) (opts && opts->overflow_set ? opts->overflow : self->options.overflow));
     if (!actor)
         return TR_ETOOMANY;
     tr_ref_t new_ref = tr__actor_ref (actor, sched->index);
@@ -607,10 +634,9 @@ tr__spawn_local (tr__sched_t *sched, const char *behaviour_name, const void *arg
             return rc;
         }
     }
-    actor->limit = (uint32_t) (opts && opts->mailbox_limit ? opts->mailbox_limit
-                                                           : self->options.mailbox_limit);
-    actor->policy =
-        (uint8_t) (opts && opts->overflow_set ? opts->overflow : self->options.overflow);
+
+    if (monitor_by)
+        tr__actor_watch (actor, monitor_by);
     rc = tr__actor_start (sched, actor, behaviour, arg, arg_size);
     if (rc)
         return rc;
@@ -620,20 +646,21 @@ tr__spawn_local (tr__sched_t *sched, const char *behaviour_name, const void *arg
 
 TR__HIDDEN int tr__spawn_from_actor (tr__sched_t *sched, const char *behaviour_name,
                                      const void *arg, size_t arg_size, const tr_spawn_opts_t *opts,
-                                     tr_ref_t *ref);
+                                     tr_ref_t caller, tr_ref_t *ref);
 
 int
 tr__spawn_from_actor (tr__sched_t *sched, const char *behaviour_name, const void *arg,
-                      size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t *ref)
+                      size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t caller, tr_ref_t *ref)
 {
+    tr_ref_t monitor_by = opts && opts->monitor ? caller : TR_REF_NONE;
     if (!opts || opts->thread <= 0 || (uint32_t) opts->thread - 1 == sched->index)
-        return tr__spawn_local (sched, behaviour_name, arg, arg_size, opts, ref);
+        return tr__spawn_local (sched, behaviour_name, arg, arg_size, opts, monitor_by, ref);
     const tr__behaviour_t *behaviour;
     int rc = s_check_spawn (sched->rt, behaviour_name, arg, arg_size, opts, &behaviour);
     if (rc)
         return rc;
     return s_spawn_remote (sched->rt, sched, (uint32_t) opts->thread - 1, behaviour, arg, arg_size,
-                           opts, false, ref);
+                           opts, false, monitor_by, ref);
 }
 
 //  --------------------------------------------------------------------------
@@ -760,6 +787,45 @@ tr_runtime_stats (tr_runtime_t *self, tr_runtime_stats_t *stats)
 //  Stopping
 
 void
+tr__runtime_exit (tr_runtime_t *self, int status)
+{
+    pthread_mutex_lock (&self->exit_lock);
+    if (self->exit_status < 0) {
+        self->exit_status = status;
+        tr__error ("runtime", "%s: root supervisor gave up; node exit status %d", self->name,
+                   status);
+    }
+    pthread_cond_broadcast (&self->exit_cond);
+    pthread_mutex_unlock (&self->exit_lock);
+}
+
+int
+tr_runtime_wait (tr_runtime_t *self, int timeout_ms)
+{
+    if (!self)
+        return TR_EINVAL;
+    struct timespec deadline;
+    clock_gettime (CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock (&self->exit_lock);
+    int rc = 0;
+    while (self->exit_status < 0 && rc == 0) {
+        if (timeout_ms < 0)
+            pthread_cond_wait (&self->exit_cond, &self->exit_lock);
+        else
+            rc = pthread_cond_timedwait (&self->exit_cond, &self->exit_lock, &deadline);
+    }
+    int status = self->exit_status >= 0 ? self->exit_status : TR_ETIMEDOUT;
+    pthread_mutex_unlock (&self->exit_lock);
+    return status;
+}
+
+void
 tr_runtime_destroy (tr_runtime_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -774,8 +840,10 @@ tr_runtime_destroy (tr_runtime_t **self_p)
     }
     bool abandoned = false;
     if (was == TR__RT_RUNNING) {
-        //  Each scheduler stops its actors (newest first) when this arrives.
+        //  Each scheduler stops its actors (newest first) when it sees its
+        //  flag; the message only wakes it (a full pipe means it is awake).
         for (uint32_t i = 0; i < self->threads; i++) {
+            atomic_store (&self->scheds[i]->stop_requested, true);
             tr__msg_t *msg = s_message (NULL, tr__ref_make (i, 0, 1), 0, NULL, 0);
             msg->flags |= TR__MSG_SYSTEM;
             msg->sys = TR__SYS_STOP_THREAD;

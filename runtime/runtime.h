@@ -60,7 +60,15 @@ struct tr_runtime {
     _Atomic uint64_t late_replies;
     _Atomic uint64_t malformed_frames;
     _Atomic uint64_t actors_spawned;
+
+    //  Set once when the root supervisor gives up; tr_runtime_wait reads it.
+    pthread_mutex_t exit_lock;
+    pthread_cond_t exit_cond;
+    int exit_status;  //  -1 while running
 };
+
+//  Record the node's exit status (first call wins) and wake tr_runtime_wait.
+TR__HIDDEN void tr__runtime_exit (tr_runtime_t *rt, int status);
 
 //  Count msg as undeliverable for reason and deal with it: a request gets
 //  an error reply, a monitor or link request gets DOWN / exit, anything
@@ -83,7 +91,8 @@ TR__HIDDEN bool tr__ref_alive (tr_runtime_t *rt, tr_ref_t ref);
 TR__HIDDEN tr_runtime_t *tr__runtime_new_testkit (void);
 //  Spawn on sched from its own thread (init runs now).
 TR__HIDDEN int tr__spawn_local (tr__sched_t *sched, const char *behaviour, const void *arg,
-                                size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t *ref);
+                                size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t monitor_by,
+                                tr_ref_t *ref);
 //  Built-in behaviours of the runtime (dead letters, test probes).
 TR__HIDDEN void tr__builtin_register (void);
 

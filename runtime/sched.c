@@ -63,6 +63,7 @@ tr__sched_destroy (tr__sched_t **self_p)
         //  Batches that never left: their messages die with the runtime.
         for (uint32_t m = 0; m < self->out[i].count; m++) {
             tr__msg_t **items = (tr__msg_t **) (self->out[i].frame + 1);
+            tr__dead_letter_counted (self->rt, TR_ESHUTDOWN);
             tr__msg_free (NULL, items[m]);
         }
         tr__free (self->out[i].frame);
@@ -135,7 +136,7 @@ tr__sched_connect (tr__sched_t *self)
 //  Slots
 
 tr_actor_t *
-tr__sched_slot_alloc (tr__sched_t *self)
+tr__sched_slot_alloc (tr__sched_t *self, uint32_t limit, uint8_t policy)
 {
     pthread_mutex_lock (&self->slot_lock);
     tr_actor_t *actor = self->free_slots;
@@ -155,32 +156,62 @@ tr__sched_slot_alloc (tr__sched_t *self)
         }
         actor = &chunk[index % TR__CHUNK_SLOTS];
     }
+    //  Written under the lock: the spawner may be another thread, and the
+    //  owner's slot walks (stats, shutdown) read these under it too.
     if (actor) {
         actor->status = TR__ACTOR_PENDING;
         actor->next = NULL;
         actor->sched = self;
+        actor->limit = limit;
+        actor->policy = policy;
     }
     pthread_mutex_unlock (&self->slot_lock);
     return actor;
 }
 
-void
-tr__sched_slot_release (tr__sched_t *self, tr_actor_t *actor)
+//  Bump the generation: every ref to this incarnation is dead from now on.
+static void
+s_slot_kill_refs (tr_actor_t *actor)
 {
     uint32_t gen = atomic_load_explicit (&actor->gen, memory_order_relaxed) + 1;
     //  Generation 0 is never used: a zero ref stays "no actor".
     atomic_store_explicit (&actor->gen, gen ? gen : 1, memory_order_release);
+}
+
+//  Put a slot whose refs are already dead back on the free list.
+static void
+s_slot_recycle (tr__sched_t *self, tr_actor_t *actor)
+{
     atomic_store_explicit (&actor->full, TR__FULL_NO, memory_order_relaxed);
+    pthread_mutex_lock (&self->slot_lock);
     actor->status = TR__ACTOR_FREE;
     actor->flags = 0;
     actor->state = NULL;
     actor->behaviour = NULL;
     actor->head = actor->tail = NULL;
     actor->depth = 0;
-    pthread_mutex_lock (&self->slot_lock);
     actor->next = self->free_slots;
     self->free_slots = actor;
     pthread_mutex_unlock (&self->slot_lock);
+}
+
+void
+tr__sched_slot_release (tr__sched_t *self, tr_actor_t *actor)
+{
+    s_slot_kill_refs (actor);
+    s_slot_recycle (self, actor);
+}
+
+void
+tr__sched_slot_retire (tr__sched_t *self, tr_actor_t *actor)
+{
+    (void) self;
+    s_slot_kill_refs (actor);
+    actor->state = NULL;
+    actor->behaviour = NULL;
+    actor->head = actor->tail = NULL;
+    actor->depth = 0;
+    actor->flags = TR__ACTOR_IN_RUNQ | TR__ACTOR_RETIRED;
 }
 
 //  --------------------------------------------------------------------------
@@ -232,7 +263,7 @@ s_overflow (tr__sched_t *self, tr_actor_t *actor, tr__msg_t *msg, bool can_fail)
                     actor->tail = prev;
                 actor->depth--;
                 actor->dropped++;
-                tr__dead_letter (self->rt, self, victim, TR_EOVERFLOW);
+                tr__undeliverable (self->rt, self, victim, TR_EOVERFLOW);
                 return 1;
             }
             break;
@@ -248,7 +279,8 @@ s_overflow (tr__sched_t *self, tr_actor_t *actor, tr__msg_t *msg, bool can_fail)
             return 1;
     }
     actor->dropped++;
-    tr__dead_letter (self->rt, self, msg, TR_EOVERFLOW);
+    //  A dropped request is answered with the reason, not left to time out.
+    tr__undeliverable (self->rt, self, msg, TR_EOVERFLOW);
     return 0;
 }
 
@@ -268,11 +300,13 @@ s_sched_op (tr__sched_t *self, tr__msg_t *msg)
         //  Dead actors' latencies are in self->hist; add the live ones'.
         tr__hist_t *merged = (tr__hist_t *) (counters + 4);
         memcpy (merged, &self->hist, sizeof (tr__hist_t));
+        pthread_mutex_lock (&self->slot_lock);
         for (uint32_t index = 1; index < self->slot_high; index++) {
             tr_actor_t *actor = tr__sched_slot (self, index);
             if (actor->status == TR__ACTOR_LIVE && actor->hist)
                 tr__hist_merge (merged, actor->hist);
         }
+        pthread_mutex_unlock (&self->slot_lock);
         reply->to = msg->from;
         reply->corr = msg->corr;
         reply->flags |= TR_MSG_REPLY;
@@ -296,7 +330,10 @@ tr__sched_deliver (tr__sched_t *self, tr__msg_t *msg, bool can_fail)
         return TR_EDEAD;
     }
     bool system = msg->flags & TR__MSG_SYSTEM;
-    if (!system && !(msg->flags & TR__MSG_NODROP) && actor->depth >= actor->limit) {
+    //  Replies pass the bound too: their number is bounded by the requests
+    //  out, and dropping one would only turn it into a timeout.
+    if (!system && !(msg->flags & (TR__MSG_NODROP | TR_MSG_REPLY))
+        && actor->depth >= actor->limit) {
         int rc = s_overflow (self, actor, msg, can_fail);
         if (rc == TR_EAGAIN) {
             tr__msg_free (&self->pool, msg);
@@ -305,11 +342,16 @@ tr__sched_deliver (tr__sched_t *self, tr__msg_t *msg, bool can_fail)
         if (rc == 0)
             return 0;
     }
-    //  Spawn and kill go first; everything else keeps its order.
+    //  Spawn and kill go first (a kill behind a pending spawn order, so the
+    //  actor starts and then stops); everything else keeps its order.
     if (system && (msg->sys == TR__SYS_SPAWN || msg->sys == TR__SYS_KILL)) {
-        msg->next = actor->head;
-        actor->head = msg;
-        if (!actor->tail)
+        tr__msg_t **at = &actor->head;
+        if (msg->sys == TR__SYS_KILL && *at && (*at)->sys == TR__SYS_SPAWN
+            && ((*at)->flags & TR__MSG_SYSTEM))
+            at = &(*at)->next;
+        msg->next = *at;
+        *at = msg;
+        if (!msg->next)
             actor->tail = msg;
     }
     else {
@@ -345,6 +387,8 @@ s_batch_append (tr__sched_t *self, uint32_t to, tr__msg_t *msg)
     if (batch->count % TR__BATCH_MAX == 0)
         tr__sched_flush (self);
 }
+
+static int s_host_send (tr_runtime_t *rt, void *push, const void *frame, size_t size);
 
 //  ZeroMQ frees a sent batch buffer through this.
 static void
@@ -406,11 +450,39 @@ tr__route (tr_runtime_t *rt, tr__sched_t *self, tr__msg_t *msg, bool can_fail)
     } frame = {{TR__FRAME_MAGIC, 1}, msg};
     TR__HANDOFF_RELEASE (rt->scheds[thread]);
     pthread_mutex_lock (&rt->host_lock[thread]);
-    int rc = rt->host_push[thread] ? zmq_send (rt->host_push[thread], &frame, sizeof frame, 0) : -1;
+    int rc = s_host_send (rt, rt->host_push[thread], &frame, sizeof frame);
     pthread_mutex_unlock (&rt->host_lock[thread]);
-    if (rc < 0) {
+    if (rc < 0)
         tr__msg_free (NULL, msg);
+    return rc;
+}
+
+//  The deadline (monotonic ns, 0 = none) of the host call in progress on
+//  this thread: a full pipe to a busy thread is waited on until then.
+static __thread uint64_t s_host_deadline;
+
+void
+tr__host_deadline (uint64_t deadline_ns)
+{
+    s_host_deadline = deadline_ns;
+}
+
+//  Send one frame from a host thread, waiting for room in short steps: the
+//  wait ends at the call's deadline or when the runtime stops, never later.
+static int
+s_host_send (tr_runtime_t *rt, void *push, const void *frame, size_t size)
+{
+    if (!push)
         return TR_ESTOPPED;
+    while (zmq_send (push, frame, size, ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno () != EAGAIN)
+            return TR_ESTOPPED;
+        if (atomic_load (&rt->state) == TR__RT_STOPPING)
+            return TR_ESTOPPED;
+        if (s_host_deadline && tr__now_ns () >= s_host_deadline)
+            return TR_ETIMEDOUT;
+        zmq_pollitem_t item = {push, 0, ZMQ_POLLOUT, 0};
+        zmq_poll (&item, 1, 10);
     }
     return 0;
 }
@@ -478,6 +550,7 @@ s_drain (tr__sched_t *self, uint32_t max_frames)
         if (size < sizeof *head || head->magic != TR__FRAME_MAGIC || head->count == 0
             || size != sizeof *head + head->count * sizeof (tr__msg_t *)) {
             atomic_fetch_add (&self->rt->malformed_frames, 1);
+            tr__dead_letter_counted (self->rt, TR_EMALFORMED);
             tr__warn ("sched", "thread %u: dropped a malformed frame of %zu bytes", self->index,
                       size);
             continue;
@@ -503,6 +576,12 @@ tr__sched_run (tr__sched_t *self, uint32_t budget)
         if (!self->runq_head)
             self->runq_tail = NULL;
         actor->flags &= (uint8_t) ~TR__ACTOR_IN_RUNQ;
+        if (actor->flags & TR__ACTOR_RETIRED) {
+            //  Died while queued: its slot can be reused from now on. The
+            //  generation was bumped at death; do not bump it again.
+            s_slot_recycle (self, actor);
+            continue;
+        }
         uint32_t slice = budget - ran < 64 ? budget - ran : 64;
         //  An actor with mail left requeues itself (at the back, for fairness).
         //  Do not touch it after this: if it exited, its slot is free again.
@@ -520,9 +599,11 @@ tr__sched_fire_timers (tr__sched_t *self)
         uint32_t record = (uint32_t) (timer - self->timers.records);
         tr_ref_t owner = timer->owner;
         tr_actor_t *actor = tr__sched_slot (self, tr__ref_index (owner));
+        //  Generation first: a stale owner's slot may be reserved by a
+        //  spawner on another thread right now.
         bool owner_alive =
-            actor && actor->status == TR__ACTOR_LIVE
-            && atomic_load_explicit (&actor->gen, memory_order_relaxed) == tr__ref_gen (owner);
+            actor && atomic_load_explicit (&actor->gen, memory_order_acquire) == tr__ref_gen (owner)
+            && actor->status == TR__ACTOR_LIVE;
         if (!owner_alive) {
             tr__timers_release (&self->timers, timer);
             continue;
@@ -532,6 +613,8 @@ tr__sched_fire_timers (tr__sched_t *self)
             //  The pending entry holds this timer's id: forget it first.
             tr__timers_release (&self->timers, timer);
             tr__actor_complete (self, actor, corr, TR_ETIMEDOUT, NULL);
+            if (actor->flags & TR__ACTOR_STOPPING)
+                tr__actor_exit (self, actor, actor->exit_reason);
             continue;
         }
         const tr__msg_t *proto = timer->proto;
@@ -560,8 +643,16 @@ void
 tr__sched_stop_actors (tr__sched_t *self)
 {
     //  Newest first: gather the live actors and sort by spawn order.
+    //  Empty the run queue first: exits must not find themselves queued.
+    while (self->runq_head) {
+        tr_actor_t *queued = self->runq_head;
+        self->runq_head = queued->next;
+        queued->flags &= (uint8_t) ~(TR__ACTOR_IN_RUNQ | TR__ACTOR_RETIRED);
+    }
+    self->runq_tail = NULL;
     size_t count = 0, capacity = 64;
     tr_actor_t **live = tr__alloc (capacity * sizeof *live);
+    pthread_mutex_lock (&self->slot_lock);
     for (uint32_t index = 1; index < self->slot_high; index++) {
         tr_actor_t *actor = tr__sched_slot (self, index);
         if (actor->status == TR__ACTOR_LIVE || actor->status == TR__ACTOR_PENDING) {
@@ -572,6 +663,7 @@ tr__sched_stop_actors (tr__sched_t *self)
             live[count++] = actor;
         }
     }
+    pthread_mutex_unlock (&self->slot_lock);
     qsort (live, count, sizeof *live, s_newest_first);
     for (size_t i = 0; i < count; i++)
         tr__actor_exit (self, live[i], TR_ESHUTDOWN);
@@ -600,22 +692,30 @@ tr__sched_drain_shutdown (tr__sched_t *self)
     zmq_msg_close (&frame);
 }
 
+//  Set on scheduler threads: host-only calls (tr_call, ...) refuse to run
+//  there, since blocking a scheduler thread stalls every actor on it.
+static __thread tr__sched_t *s_current;
+
+tr__sched_t *
+tr__sched_current (void)
+{
+    return s_current;
+}
+
 static void *
 s_thread (void *arg)
 {
     tr__sched_t *self = arg;
-    char name[16];
-    snprintf (name, sizeof name, "troupe-%u", self->index);
-    pthread_setname_np (pthread_self (), name);
+    s_current = self;
     //  Item 0: our mailbox; then one per congested destination (POLLOUT).
     zmq_pollitem_t *items = tr__calloc ((self->rt->threads + 1) * sizeof (zmq_pollitem_t));
 
-    while (!self->stopping) {
+    while (!self->stopping && !atomic_load_explicit (&self->stop_requested, memory_order_relaxed)) {
         tr__sched_run (self, S_PASS_BUDGET);
         tr__sched_flush (self);
         self->now_ns = tr__now_ns ();
         tr__sched_fire_timers (self);
-        if (self->stopping)
+        if (self->stopping || atomic_load_explicit (&self->stop_requested, memory_order_relaxed))
             break;
         //  Sleep only with nothing to run; wake for the next timer.
         long timeout = -1;
@@ -648,5 +748,9 @@ tr__sched_start (tr__sched_t *self)
     if (pthread_create (&self->thread, NULL, s_thread, self) != 0)
         return TR_ESTOPPED;
     self->thread_started = true;
+    //  Named by its creator, so the name is there when start returns.
+    char name[16];
+    snprintf (name, sizeof name, "troupe-%u", self->index);
+    pthread_setname_np (self->thread, name);
     return 0;
 }

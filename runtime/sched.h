@@ -83,7 +83,8 @@ struct tr__sched {
     tr__hist_t hist;
     uint64_t handled, failed, spawned, live;
     bool stopping;
-    char handoff;  //  TSan sync word for frames sent to this thread
+    _Atomic bool stop_requested;  //  set by tr_runtime_destroy
+    char handoff;                 //  TSan sync word for frames sent to this thread
 };
 
 TR__HIDDEN tr__sched_t *tr__sched_new (tr_runtime_t *rt, uint32_t index);
@@ -95,6 +96,10 @@ TR__HIDDEN int tr__sched_bind (tr__sched_t *self);
 //  Connect PUSH sockets to every other scheduler.
 TR__HIDDEN int tr__sched_connect (tr__sched_t *self);
 TR__HIDDEN int tr__sched_start (tr__sched_t *self);
+//  The scheduler whose thread calls this, or NULL on a host thread.
+TR__HIDDEN tr__sched_t *tr__sched_current (void);
+//  Set the deadline (monotonic ns, 0 = none) of this host thread's sends.
+TR__HIDDEN void tr__host_deadline (uint64_t deadline_ns);
 
 //  Slot by index: for the owner, or (acquire) for other threads; NULL if
 //  that chunk does not exist.
@@ -107,9 +112,12 @@ tr__sched_slot (tr__sched_t *self, uint32_t index)
 }
 
 //  Reserve a slot (any thread). Status PENDING, gen set.
-TR__HIDDEN tr_actor_t *tr__sched_slot_alloc (tr__sched_t *self);
+TR__HIDDEN tr_actor_t *tr__sched_slot_alloc (tr__sched_t *self, uint32_t limit, uint8_t policy);
 //  Give a slot back (owner thread): bumps gen so old refs go dead.
 TR__HIDDEN void tr__sched_slot_release (tr__sched_t *self, tr_actor_t *actor);
+//  As release, for a dead actor still in the run queue: refs go dead now,
+//  the slot is freed when the scheduler pops it.
+TR__HIDDEN void tr__sched_slot_retire (tr__sched_t *self, tr_actor_t *actor);
 
 //  Send msg (ownership taken in all cases) from this scheduler thread, or
 //  from a host thread when self is NULL. can_fail: a full mailbox with the

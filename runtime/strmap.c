@@ -14,6 +14,7 @@ struct tr__strmap {
     s_entry_t *entries;
     size_t capacity;  //  power of two
     size_t used;      //  live + tombstones (drives growth)
+    size_t live;
 };
 
 static char s_tombstone_mark;
@@ -66,12 +67,14 @@ s_find (tr__strmap_t *self, const char *key, uint64_t hash)
     }
 }
 
+//  Rebuild without tombstones; double only when live entries need it.
 static void
 s_grow (tr__strmap_t *self)
 {
     s_entry_t *old = self->entries;
     size_t old_capacity = self->capacity;
-    self->capacity *= 2;
+    if ((self->live + 1) * 4 > self->capacity)
+        self->capacity *= 2;
     self->entries = tr__calloc (self->capacity * sizeof (s_entry_t));
     self->used = 0;
     size_t mask = self->capacity - 1;
@@ -111,6 +114,7 @@ tr__strmap_insert (tr__strmap_t *self, const char *key, uint64_t value)
         i = (i + 1) & mask;
     if (!self->entries[i].key)
         self->used++;
+    self->live++;
     self->entries[i].key = tr__strdup (key);
     self->entries[i].hash = hash;
     self->entries[i].value = value;
@@ -125,5 +129,6 @@ tr__strmap_remove (tr__strmap_t *self, const char *key)
         return false;
     tr__free (entry->key);
     entry->key = s_tombstone;
+    self->live--;
     return true;
 }

@@ -58,6 +58,7 @@ extern "C" {
 #define TR_ESHUTDOWN          (-4009)  //  runtime shutting down (exit reason)
 #define TR_EINIT              (-4010)  //  init callback failed
 #define TR_ETOOMANY           (-4011)  //  a table is full (types, threads, ...)
+#define TR_EESCALATED         (-4012)  //  a supervisor gave up (restart intensity)
 
 //  Return a static string naming rc (never NULL).
 TR_EXPORT const char *tr_strerror (int rc);
@@ -194,6 +195,10 @@ typedef struct {
     tr_overflow_t overflow;  //  used when overflow_set is true
     bool overflow_set;
     int thread;  //  -1 or 0 = default placement, else thread+1
+    //  tr_actor_spawn only: the calling actor monitors the child from before
+    //  its init runs, so every end of the child, init failure (TR_EINIT)
+    //  included, reaches it as one TR_TYPE_DOWN.
+    bool monitor;
 } tr_spawn_opts_t;
 
 //  Spawn from a host thread: the actor lands on the next thread round-robin
@@ -211,9 +216,12 @@ TR_EXPORT int tr_runtime_send (tr_runtime_t *rt, tr_ref_t to, tr_type_t type, co
                                size_t size);
 
 //  Request/reply from a host thread: blocks up to timeout_ms (-1 forever).
+//  From inside a handler it returns TR_EINVAL at once (use tr_request).
 //  On 0, *reply is a buffer to free with tr_free (NULL for an empty reply)
 //  and *reply_size its size. Returns the code of an error reply, or
-//  TR_ETIMEDOUT, TR_EDEAD, TR_EUNKNOWN_TYPE, TR_EMSGSIZE, TR_ESTOPPED.
+//  TR_ETIMEDOUT (the timeout covers waiting to send, too), TR_EDEAD,
+//  TR_EUNKNOWN_TYPE, TR_EMSGSIZE, TR_EAGAIN, TR_EINVAL, TR_ETOOMANY (too
+//  many host calls at once), TR_ESTOPPED.
 TR_EXPORT int tr_call (tr_runtime_t *rt, tr_ref_t to, tr_type_t type, const void *data, size_t size,
                        int timeout_ms, void **reply, size_t *reply_size);
 
@@ -258,8 +266,9 @@ TR_EXPORT int tr_request (tr_actor_t *self, tr_ref_t to, tr_type_t type, const v
                           size_t size, int timeout_ms, tr_reply_fn *fn, void *arg);
 
 //  Reply to a request. request may be a copy of the tr_msg_t kept after the
-//  handler returned (only from and corr are read), so replies can be sent
-//  later. Replying to a non-request is TR_EINVAL.
+//  handler returned (from, corr, type and flags are read), so replies can be
+//  sent later. Replying to a non-request is TR_EINVAL. Replies are never
+//  dropped by the requester's mailbox bound.
 TR_EXPORT int tr_reply (tr_actor_t *self, const tr_msg_t *request, const void *data, size_t size);
 //  Reply with an error code (negative) that the requester receives as rc.
 TR_EXPORT int tr_reply_error (tr_actor_t *self, const tr_msg_t *request, int code);
@@ -298,6 +307,103 @@ TR_EXPORT int tr_send_every (tr_actor_t *self, int period_ms, tr_ref_t to, tr_ty
                              const void *data, size_t size, uint64_t *timer_id);
 //  Cancel a timer of this actor. Returns 0 or TR_ENOENT (fired or unknown).
 TR_EXPORT int tr_timer_cancel (tr_actor_t *self, uint64_t timer_id);
+
+//  Milliseconds on the actor's clock (monotonic; virtual in the test kit).
+TR_EXPORT uint64_t tr_now_ms (tr_actor_t *self);
+
+//  ---------------------------------------------------------------------
+//  Supervision
+//
+//  A supervisor is an actor that starts children in order, watches them,
+//  restarts them by their restart type and its strategy, and gives up when
+//  they fail more than `intensity` times within `period_ms`: it then stops
+//  its children (newest first) and fails with TR_EESCALATED, which its own
+//  supervisor sees as a child failure. See docs/supervision.md.
+
+typedef enum {
+    TR_PERMANENT = 0,  //  always restarted
+    TR_TRANSIENT,      //  restarted only after an abnormal exit (reason not 0)
+    TR_TEMPORARY       //  never restarted
+} tr_restart_t;
+
+typedef enum {
+    TR_ONE_FOR_ONE = 0,  //  restart the failed child
+    TR_ONE_FOR_ALL,      //  stop all, restart all
+    TR_REST_FOR_ONE      //  stop the ones started after it, restart it and them
+} tr_strategy_t;
+
+typedef struct tr_supervisor_spec tr_supervisor_spec_t;
+
+typedef struct {
+    const char *id;         //  unique among its siblings (1..63 bytes)
+    const char *behaviour;  //  the child's behaviour (unused for a supervisor)
+    const void *arg;        //  init argument, copied
+    size_t arg_size;
+    tr_restart_t restart;
+    int shutdown_ms;                         //  wait for its exit when stopping it (0 = 5000)
+    const char *name;                        //  registered name, moved to each incarnation
+    int thread;                              //  placement, as tr_spawn_opts_t.thread
+    const tr_supervisor_spec_t *supervisor;  //  a nested supervisor instead
+} tr_child_spec_t;
+
+struct tr_supervisor_spec {
+    tr_strategy_t strategy;
+    int intensity;       //  restarts allowed within period_ms (0 = 3)
+    int period_ms;       //  (0 = 5000)
+    int backoff_ms;      //  delay before a repeated restart (0 = 10), doubled
+    int backoff_max_ms;  //  each time up to this (0 = 5000), with +-20 % jitter
+    int healthy_ms;      //  a child up this long restarts without delay again
+                         //  (0 = period_ms)
+    const tr_child_spec_t *children;
+    size_t child_count;
+};
+
+//  Start a supervisor from a host thread (the spec is copied). Its children
+//  are started in order before this returns. Returns 0 and *ref, TR_EINVAL
+//  for a malformed spec (logged with the reason), or a tr_spawn error.
+TR_EXPORT int tr_supervisor_start (tr_runtime_t *rt, const tr_supervisor_spec_t *spec,
+                                   const char *name, tr_ref_t *ref);
+//  As tr_supervisor_start, as the node's root: when it gives up, the node
+//  stops its actors and tr_runtime_wait returns TR_EXIT_ESCALATED.
+TR_EXPORT int tr_runtime_root (tr_runtime_t *rt, const tr_supervisor_spec_t *spec, tr_ref_t *ref);
+
+#define TR_EXIT_OK        0
+#define TR_EXIT_ESCALATED 70  //  the root supervisor gave up (EX_SOFTWARE)
+
+//  Wait until the node's root supervisor gives up (or timeout_ms passes;
+//  -1 forever). Returns the exit status, or TR_ETIMEDOUT.
+TR_EXPORT int tr_runtime_wait (tr_runtime_t *rt, int timeout_ms);
+
+typedef enum {
+    TR_CHILD_RUNNING = 0,
+    TR_CHILD_STOPPING,
+    TR_CHILD_RESTARTING,  //  waiting for its backoff or its group
+    TR_CHILD_DONE         //  ended and not to be restarted
+} tr_child_state_t;
+
+typedef struct {
+    char id[64];
+    tr_ref_t ref;  //  current incarnation, TR_REF_NONE when not running
+    tr_child_state_t state;
+    uint32_t restarts;  //  times restarted
+    int last_reason;    //  reason of the last exit
+} tr_child_info_t;
+
+typedef struct {
+    char id[64];
+    int reason;         //  why it ended
+    uint64_t at_ms;     //  supervisor clock
+    uint32_t delay_ms;  //  backoff applied before the restart
+    bool escalated;     //  this failure made the supervisor give up
+} tr_restart_record_t;
+
+//  Read a supervisor's children (in start order) into info[0..max). Returns
+//  0 and *count, or a tr_call error.
+TR_EXPORT int tr_supervisor_children (tr_runtime_t *rt, tr_ref_t supervisor, tr_child_info_t *info,
+                                      size_t max, size_t *count);
+//  Read its last restart records (up to 64, oldest first).
+TR_EXPORT int tr_supervisor_restarts (tr_runtime_t *rt, tr_ref_t supervisor,
+                                      tr_restart_record_t *records, size_t max, size_t *count);
 
 //  ---------------------------------------------------------------------
 //  Metrics

@@ -14,6 +14,8 @@
 
 #include <troupe.h>
 
+static int s_failed;  //  a measurement that could not be taken
+
 #define FRAME_SIZE 64  //  an actor message: 48-byte header + 16-byte payload
 #define PAYLOAD    16
 
@@ -266,8 +268,10 @@ s_actor_thr (tr_runtime_t *rt, int thread_a, int thread_b, long count, int *cpus
     size_t size = 0;
     int rc = tr_call (rt, consumer, s_wait, NULL, 0, 60000, &reply, &size);
     double elapsed = s_now () - start;
-    if (rc != 0)
+    if (rc != 0) {
         fprintf (stderr, "bench: consumer wait: %s\n", tr_strerror (rc));
+        s_failed = 1;
+    }
     if (reply && size == sizeof (int))
         memcpy (&cpus[1], reply, sizeof (int));
     tr_free (reply);
@@ -392,8 +396,10 @@ s_actor_pingpong (tr_runtime_t *rt, int thread_a, int thread_b, long rounds, dou
         rc = tr_call (rt, pinger, tr_type ("bench.rtt"), NULL, 0, 10000, &reply, &size);
     if (rc == 0 && size == 2 * sizeof (double))
         memcpy (rtt, reply, size);
-    else
+    else {
         fprintf (stderr, "bench: pingpong: %s\n", tr_strerror (rc));
+        s_failed = 1;
+    }
     tr_free (reply);
     tr_runtime_kill (rt, pinger, 0);
     tr_runtime_kill (rt, ponger, 0);
@@ -482,8 +488,10 @@ s_spawn (tr_runtime_t *rt, long count, bool kill)
     tr_runtime_send (rt, spawner, s_go, NULL, 0);
     int rc = tr_call (rt, spawner, s_wait, NULL, 0, 120000, NULL, NULL);
     double elapsed = s_now () - start;
-    if (rc != 0)
+    if (rc != 0) {
         fprintf (stderr, "bench: spawner: %s\n", tr_strerror (rc));
+        s_failed = 1;
+    }
     tr_runtime_kill (rt, spawner, 0);
     return rc == 0 ? (double) count / elapsed : 0;
 }
@@ -601,5 +609,5 @@ main (int argc, char *argv[])
                 (double) (rss_after - rss_before) / (double) idle_count, idle_count);
     }
     tr_runtime_destroy (&rt);
-    return 0;
+    return s_failed;
 }
