@@ -3,6 +3,7 @@
 //  supervisor on real threads
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,11 +11,16 @@
 //  Every worker appends "start:ID" / "stop:ID" here: the order is the test.
 static char s_log[4096];
 
+static pthread_mutex_t s_log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+//  Workers of the threaded test run on two threads: the log takes a lock.
 static void
 s_log_event (const char *event, const char *id)
 {
+    pthread_mutex_lock (&s_log_lock);
     size_t used = strlen (s_log);
     snprintf (s_log + used, sizeof s_log - used, "%s%s:%s", used ? " " : "", event, id);
+    pthread_mutex_unlock (&s_log_lock);
 }
 
 typedef struct {
