@@ -75,7 +75,8 @@ main (int argc, char *argv[])
         right = reply_size == strlen (expected) && memcmp (reply, expected, reply_size) == 0;
         if (!right)
             fprintf (stderr, "embed: expected \"%s\"\n", expected);
-    } else
+    }
+    else
         fprintf (stderr, "embed: call greeter: %s\n", tr_strerror (rc));
     tr_free (reply);
 
