@@ -132,3 +132,28 @@ tr_mem_stats (tr_mem_stats_t *stats)
     return TR_ENOTSUP;
 #endif
 }
+
+bool
+tr__allocator_consistent (void)
+{
+#ifndef TR_NO_JEMALLOC
+    //  jemalloc counts this thread's allocations: if a plain malloc does
+    //  not move the count, malloc is not jemalloc's. libjemalloc is loaded
+    //  (libtroupe needs it) but after libc, and then C++ new (jemalloc's)
+    //  and sized delete (libstdc++'s, calling glibc's free) no longer pair
+    //  up inside libzmq.
+    uint64_t *counter = NULL;
+    size_t size = sizeof counter;
+    if (mallctl ("thread.allocatedp", &counter, &size, NULL, 0) != 0 || !counter)
+        return true;  //  cannot tell
+    //  volatile: the compiler takes malloc to write no memory it knows of.
+    volatile uint64_t *allocated = counter;
+    uint64_t before = *allocated;
+    void *volatile probe = malloc (4096);
+    uint64_t after = *allocated;
+    free (probe);
+    return after > before;
+#else
+    return true;
+#endif
+}

@@ -3,6 +3,7 @@
 #ifndef TR_ALLOC_H_INCLUDED
 #define TR_ALLOC_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define TR__HIDDEN __attribute__ ((visibility ("hidden")))
@@ -22,5 +23,8 @@ TR__HIDDEN char *tr__strdup_at (const char *str, const char *file, int line);
 //  sized free skips the size lookup on the hot path.
 TR__HIDDEN void tr__free_sized (void *ptr, size_t size);
 TR__HIDDEN void tr__free (void *ptr);
+//  False when jemalloc is linked but is not the program's malloc (a link
+//  order that crashes libzmq): see tr_runtime_new.
+TR__HIDDEN bool tr__allocator_consistent (void);
 
 #endif

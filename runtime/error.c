@@ -26,6 +26,10 @@ tr_strerror (int rc)
         case TR_EINIT: return "actor init failed";
         case TR_ETOOMANY: return "table full";
         case TR_EESCALATED: return "supervisor gave up: restart intensity exceeded";
+        case TR_EPOISON: return "poison message: it crashed its process too many times";
+        case TR_EHUNG: return "process actor missed its heartbeats";
+        case TR_EMEMLIMIT: return "process actor over its memory limit";
+        case TR_ECRASHED: return "process actor died";
         default: return rc < 0 ? "unknown error" : "unknown status";
     }
 }

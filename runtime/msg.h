@@ -13,6 +13,8 @@
 //  (bits 32-55), thread (bits 56-62). Thread TR__HOST_THREAD names a host
 //  waiter (a thread blocked in tr_call or tr_spawn) instead of an actor.
 #define TR__HOST_THREAD 127u
+//  Bit 63: the ref lives in another process (a process actor's parent side).
+#define TR__REF_REMOTE  (1ULL << 63)
 #define TR__MAX_THREADS 126
 #define TR__MAX_SLOTS   (1u << 24)
 

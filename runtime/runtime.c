@@ -3,6 +3,7 @@
 #include "runtime.h"
 #include "clock.h"
 #include "log.h"
+#include "procs.h"
 #include "supervisor.h"
 
 #include <errno.h>
@@ -31,16 +32,19 @@ tr__builtin_register (void)
 {
     tr__dead_letter_register ();
     tr__supervisor_register ();
+    tr__pool_register ();
 }
 
 static tr_runtime_t *
-s_runtime_alloc (const tr_options_t *options, uint32_t threads)
+s_runtime_alloc (const tr_options_t *options, uint32_t threads, uint32_t extra)
 {
+    uint32_t sched_count = threads + extra;
     tr_runtime_t *self = tr__calloc (sizeof *self);
     self->options = *options;
     self->name = tr__strdup (options->name ? options->name : "troupe");
     self->options.name = self->name;
     self->threads = threads;
+    self->sched_count = sched_count;
     pthread_mutex_init (&self->waiter_lock, NULL);
     pthread_mutex_init (&self->name_lock, NULL);
     pthread_mutex_init (&self->space_lock, NULL);
@@ -56,10 +60,10 @@ s_runtime_alloc (const tr_options_t *options, uint32_t threads)
     self->waiters = tr__calloc (TR__MAX_WAITERS * sizeof (tr__waiter_t *));
     self->free_waiters = tr__calloc (TR__MAX_WAITERS * sizeof (uint32_t));
     atomic_init (&self->next_corr, 1);
-    self->scheds = tr__calloc (threads * sizeof (tr__sched_t *));
-    self->host_push = tr__calloc (threads * sizeof (void *));
-    self->host_lock = tr__calloc (threads * sizeof (pthread_mutex_t));
-    for (uint32_t i = 0; i < threads; i++) {
+    self->scheds = tr__calloc (sched_count * sizeof (tr__sched_t *));
+    self->host_push = tr__calloc (sched_count * sizeof (void *));
+    self->host_lock = tr__calloc (sched_count * sizeof (pthread_mutex_t));
+    for (uint32_t i = 0; i < sched_count; i++) {
         pthread_mutex_init (&self->host_lock[i], NULL);
         self->scheds[i] = tr__sched_new (self, i);
     }
@@ -69,15 +73,18 @@ s_runtime_alloc (const tr_options_t *options, uint32_t threads)
 static void
 s_runtime_free (tr_runtime_t *self)
 {
-    for (uint32_t i = 0; i < self->threads; i++) {
+    for (uint32_t i = 0; i < self->sched_count; i++) {
         if (self->host_push[i]) {
             zmq_close (self->host_push[i]);
             self->host_push[i] = NULL;
         }
         pthread_mutex_destroy (&self->host_lock[i]);
     }
-    for (uint32_t i = 0; i < self->threads; i++)
+    for (uint32_t i = 0; i < self->sched_count; i++)
         tr__sched_destroy (&self->scheds[i]);
+    //  Its socket closes before the context ends; the zygote takes every
+    //  child down with it.
+    tr__procs_destroy (&self->procs);
     if (self->zmq_context)
         zmq_ctx_term (self->zmq_context);
     for (uint32_t i = 0; i < self->waiter_count; i++) {
@@ -122,24 +129,35 @@ tr_runtime_new (const tr_options_t *options)
         checked.mailbox_limit = defaults.mailbox_limit;
     if (!checked.max_payload)
         checked.max_payload = defaults.max_payload;
+    if (!tr__allocator_consistent ()) {
+        tr__error ("runtime", "jemalloc is loaded but is not this program's malloc: link with "
+                              "`pkg-config --libs troupe` or CMake troupe::troupe, which put "
+                              "jemalloc before libc (see docs/embedding.md)");
+        return NULL;
+    }
     tr__builtin_register ();
     tr__ns_per_tick ();  //  calibrate now, not inside the first handler
 
-    tr_runtime_t *self = s_runtime_alloc (&checked, (uint32_t) threads);
+    //  The zygote first: it must be forked before any thread and before
+    //  this node's ZeroMQ context exists.
+    struct tr__procs *procs = checked.no_processes ? NULL : tr__procs_new ();
+    tr_runtime_t *self = s_runtime_alloc (&checked, (uint32_t) threads, procs ? 1 : 0);
+    self->procs = procs;
     self->zmq_context = zmq_ctx_new ();
-    if (!self->zmq_context) {
+    if (!self->zmq_context
+        || (procs && tr__procs_bind (procs, self->zmq_context, checked.max_payload) != 0)) {
         s_runtime_free (self);
         return NULL;
     }
     //  Sockets close without lingering: destroy must never hang.
     zmq_ctx_set (self->zmq_context, ZMQ_BLOCKY, 0);
-    for (uint32_t i = 0; i < self->threads; i++) {
+    for (uint32_t i = 0; i < self->sched_count; i++) {
         if (tr__sched_bind (self->scheds[i]) != 0 || tr__sched_connect (self->scheds[i]) != 0) {
             s_runtime_free (self);
             return NULL;
         }
     }
-    for (uint32_t i = 0; i < self->threads; i++) {
+    for (uint32_t i = 0; i < self->sched_count; i++) {
         self->host_push[i] = tr__sched_connect_to (self, i);
         if (!self->host_push[i]) {
             s_runtime_free (self);
@@ -150,13 +168,22 @@ tr_runtime_new (const tr_options_t *options)
 }
 
 tr_runtime_t *
+tr__runtime_new_child (void)
+{
+    tr_runtime_t *self = tr__runtime_new_testkit ();
+    self->scheds[0]->virtual_time = false;
+    self->scheds[0]->now_ns = tr__now_ns ();
+    return self;
+}
+
+tr_runtime_t *
 tr__runtime_new_testkit (void)
 {
     tr_options_t options;
     tr_options_default (&options);
     options.name = "testkit";
     tr__builtin_register ();
-    tr_runtime_t *self = s_runtime_alloc (&options, 1);
+    tr_runtime_t *self = s_runtime_alloc (&options, 1, 0);
     self->testkit = true;
     self->scheds[0]->virtual_time = true;
     self->scheds[0]->now_ns = 0;
@@ -177,7 +204,7 @@ tr_runtime_start (tr_runtime_t *self)
     int expected = TR__RT_NEW;
     if (!atomic_compare_exchange_strong (&self->state, &expected, TR__RT_RUNNING))
         return TR_ESTOPPED;
-    for (uint32_t i = 0; i < self->threads; i++)
+    for (uint32_t i = 0; i < self->sched_count; i++)
         if (tr__sched_start (self->scheds[i]) != 0) {
             tr__error ("runtime", "cannot start scheduler thread %u", i);
             return TR_ESTOPPED;
@@ -369,7 +396,7 @@ bool
 tr__ref_alive (tr_runtime_t *self, tr_ref_t ref)
 {
     uint32_t thread = tr__ref_thread (ref);
-    if (thread >= self->threads || tr__ref_index (ref) == 0)
+    if (thread >= self->sched_count || tr__ref_index (ref) == 0)
         return false;
     tr_actor_t *actor = tr__sched_slot (self->scheds[thread], tr__ref_index (ref));
     return actor && atomic_load_explicit (&actor->gen, memory_order_acquire) == tr__ref_gen (ref);
@@ -408,7 +435,7 @@ static void
 s_wait_for_space (tr_runtime_t *self, tr_ref_t to)
 {
     uint32_t thread = tr__ref_thread (to);
-    if (thread >= self->threads || !tr__ref_index (to))
+    if (thread >= self->sched_count || !tr__ref_index (to))
         return;
     tr_actor_t *actor = tr__sched_slot (self->scheds[thread], tr__ref_index (to));
     if (!actor)
@@ -611,6 +638,20 @@ tr_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, size_
 }
 
 int
+tr__spawn_on (tr_runtime_t *self, uint32_t thread, const char *behaviour_name, const void *arg,
+              size_t arg_size, const char *name, tr_ref_t *ref)
+{
+    const tr__behaviour_t *behaviour = tr__behaviour_find (behaviour_name);
+    if (!behaviour || thread >= self->sched_count)
+        return TR_EINVAL;
+    if (!s_running (self))
+        return TR_ESTOPPED;
+    tr_spawn_opts_t opts = {.name = name};
+    return s_spawn_remote (self, NULL, thread, behaviour, arg, arg_size, &opts, true, TR_REF_NONE,
+                           ref);
+}
+
+int
 tr__spawn_local (tr__sched_t *sched, const char *behaviour_name, const void *arg, size_t arg_size,
                  const tr_spawn_opts_t *opts, tr_ref_t monitor_by, tr_ref_t *ref)
 {
@@ -747,7 +788,7 @@ tr_runtime_stats (tr_runtime_t *self, tr_runtime_stats_t *stats)
     stats->threads = (int) self->threads;
     tr__hist_t *merged = tr__calloc (sizeof *merged);
     int rc = 0;
-    for (uint32_t i = 0; i < self->threads && rc == 0; i++) {
+    for (uint32_t i = 0; i < self->sched_count && rc == 0; i++) {
         tr__msg_t *msg = s_message (NULL, tr__ref_make (i, 0, 1), 0, NULL, 0);
         msg->flags |= TR__MSG_SYSTEM;
         msg->sys = TR__SYS_NODE_STATS;
@@ -842,7 +883,7 @@ tr_runtime_destroy (tr_runtime_t **self_p)
     if (was == TR__RT_RUNNING) {
         //  Each scheduler stops its actors (newest first) when it sees its
         //  flag; the message only wakes it (a full pipe means it is awake).
-        for (uint32_t i = 0; i < self->threads; i++) {
+        for (uint32_t i = 0; i < self->sched_count; i++) {
             atomic_store (&self->scheds[i]->stop_requested, true);
             tr__msg_t *msg = s_message (NULL, tr__ref_make (i, 0, 1), 0, NULL, 0);
             msg->flags |= TR__MSG_SYSTEM;
@@ -858,7 +899,7 @@ tr_runtime_destroy (tr_runtime_t **self_p)
             deadline.tv_sec++;
             deadline.tv_nsec -= 1000000000L;
         }
-        for (uint32_t i = 0; i < self->threads; i++) {
+        for (uint32_t i = 0; i < self->sched_count; i++) {
             tr__sched_t *sched = self->scheds[i];
             if (!sched->thread_started)
                 continue;
@@ -874,7 +915,7 @@ tr_runtime_destroy (tr_runtime_t **self_p)
     }
     if (abandoned)
         return;  //  a thread still runs on this memory: leave it be
-    for (uint32_t i = 0; i < self->threads; i++)
+    for (uint32_t i = 0; i < self->sched_count; i++)
         tr__sched_drain_shutdown (self->scheds[i]);
     s_runtime_free (self);
 }

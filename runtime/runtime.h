@@ -30,10 +30,17 @@ struct tr_runtime {
     tr_options_t options;
     char *name;
     void *zmq_context;
-    uint32_t threads;
+    uint32_t threads;      //  scheduler threads that run actors placed by users
+    uint32_t sched_count;  //  threads + the process manager, when there is one
     tr__sched_t **scheds;
     _Atomic int state;
-    bool testkit;  //  driven by tr_testkit, no threads
+    bool testkit;  //  driven by the calling thread, no threads
+    //  In a process actor: messages to TR__REF_REMOTE refs go to the parent.
+    void (*bridge) (tr_runtime_t *rt, tr__msg_t *msg);
+    void *bridge_arg;
+    //  The process manager (zygote, ROUTER), or NULL without process actors.
+    //  Its scheduler is scheds[threads].
+    struct tr__procs *procs;
 
     //  Host threads reach scheduler i through host_push[i] under host_lock[i].
     void **host_push;
@@ -89,11 +96,19 @@ TR__HIDDEN void tr__space_available (tr_runtime_t *rt);
 //  Whether ref names an actor that has not died (a hint from any thread).
 TR__HIDDEN bool tr__ref_alive (tr_runtime_t *rt, tr_ref_t ref);
 TR__HIDDEN tr_runtime_t *tr__runtime_new_testkit (void);
+//  A runtime for a process actor: one scheduler driven by the caller, on
+//  real time.
+TR__HIDDEN tr_runtime_t *tr__runtime_new_child (void);
 //  Spawn on sched from its own thread (init runs now).
 TR__HIDDEN int tr__spawn_local (tr__sched_t *sched, const char *behaviour, const void *arg,
                                 size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t monitor_by,
                                 tr_ref_t *ref);
-//  Built-in behaviours of the runtime (dead letters, test probes).
+//  Built-in behaviours of the runtime (dead letters, supervisors, pools).
 TR__HIDDEN void tr__builtin_register (void);
+TR__HIDDEN void tr__pool_register (void);
+//  Spawn from a host thread onto scheduler `thread` (the process manager's
+//  included); waits for init.
+TR__HIDDEN int tr__spawn_on (tr_runtime_t *rt, uint32_t thread, const char *behaviour,
+                             const void *arg, size_t arg_size, const char *name, tr_ref_t *ref);
 
 #endif

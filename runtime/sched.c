@@ -4,6 +4,7 @@
 #include "sched.h"
 #include "clock.h"
 #include "log.h"
+#include "procs.h"
 #include "runtime.h"
 
 #include <errno.h>
@@ -35,8 +36,8 @@ tr__sched_new (tr_runtime_t *rt, uint32_t index)
     self->slot_high = 1;
     self->corr_next = 1;
     tr__timers_init (&self->timers);
-    self->push = tr__calloc (rt->threads * sizeof (void *));
-    self->out = tr__calloc (rt->threads * sizeof (tr__batch_t));
+    self->push = tr__calloc (rt->sched_count * sizeof (void *));
+    self->out = tr__calloc (rt->sched_count * sizeof (tr__batch_t));
     self->now_ns = tr__now_ns ();
     return self;
 }
@@ -58,7 +59,7 @@ tr__sched_destroy (tr__sched_t **self_p)
     if (!self_p || !*self_p)
         return;
     tr__sched_t *self = *self_p;
-    for (uint32_t i = 0; i < self->rt->threads; i++) {
+    for (uint32_t i = 0; i < self->rt->sched_count; i++) {
         s_close (&self->push[i]);
         //  Batches that never left: their messages die with the runtime.
         for (uint32_t m = 0; m < self->out[i].count; m++) {
@@ -122,7 +123,7 @@ tr__sched_connect_to (tr_runtime_t *rt, uint32_t to)
 int
 tr__sched_connect (tr__sched_t *self)
 {
-    for (uint32_t i = 0; i < self->rt->threads; i++) {
+    for (uint32_t i = 0; i < self->rt->sched_count; i++) {
         if (i == self->index)
             continue;
         self->push[i] = tr__sched_connect_to (self->rt, i);
@@ -401,12 +402,16 @@ s_zmq_free (void *data, void *hint)
 int
 tr__route (tr_runtime_t *rt, tr__sched_t *self, tr__msg_t *msg, bool can_fail)
 {
+    if ((msg->to & TR__REF_REMOTE) && rt->bridge) {
+        rt->bridge (rt, msg);
+        return 0;
+    }
     uint32_t thread = tr__ref_thread (msg->to);
     if (thread == TR__HOST_THREAD) {
         tr__waiter_deliver (rt, self, msg);
         return 0;
     }
-    if (thread >= rt->threads || msg->to == TR_REF_NONE) {
+    if (thread >= rt->sched_count || msg->to == TR_REF_NONE) {
         tr__undeliverable (rt, self, msg, TR_EDEAD);
         return TR_EDEAD;
     }
@@ -491,7 +496,7 @@ void
 tr__sched_flush (tr__sched_t *self)
 {
     self->out_pending = false;
-    for (uint32_t to = 0; to < self->rt->threads; to++) {
+    for (uint32_t to = 0; to < self->rt->sched_count; to++) {
         tr__batch_t *batch = &self->out[to];
         if (!batch->count)
             continue;
@@ -707,8 +712,10 @@ s_thread (void *arg)
 {
     tr__sched_t *self = arg;
     s_current = self;
-    //  Item 0: our mailbox; then one per congested destination (POLLOUT).
-    zmq_pollitem_t *items = tr__calloc ((self->rt->threads + 1) * sizeof (zmq_pollitem_t));
+    //  Item 0: our mailbox; the process manager's socket and zygote channel
+    //  on its thread; then one per congested destination (POLLOUT).
+    tr__procs_t *procs = self->index == self->rt->threads ? self->rt->procs : NULL;
+    zmq_pollitem_t *items = tr__calloc ((self->rt->sched_count + 3) * sizeof (zmq_pollitem_t));
 
     while (!self->stopping && !atomic_load_explicit (&self->stop_requested, memory_order_relaxed)) {
         tr__sched_run (self, S_PASS_BUDGET);
@@ -724,14 +731,20 @@ s_thread (void *arg)
             timeout = 0;
         else if (tr__timers_next (&self->timers, &due))
             timeout = due <= self->now_ns ? 0 : (long) ((due - self->now_ns + 999999) / 1000000);
-        if (timeout != 0) {
+        //  The manager polls its children even when busy (timeout 0).
+        if (timeout != 0 || procs) {
             int count = 1;
             items[0] = (zmq_pollitem_t){self->pull, 0, ZMQ_POLLIN, 0};
-            for (uint32_t to = 0; self->out_pending && to < self->rt->threads; to++)
+            int procs_at = count;
+            if (procs)
+                count += tr__procs_items (procs, items + count);
+            for (uint32_t to = 0; self->out_pending && to < self->rt->sched_count; to++)
                 if (self->out[to].count)
                     items[count++] = (zmq_pollitem_t){self->push[to], 0, ZMQ_POLLOUT, 0};
             if (zmq_poll (items, count, timeout) < 0 && zmq_errno () == ETERM)
                 break;
+            if (procs)
+                tr__procs_ready (procs, self, items + procs_at);
         }
         s_drain (self, S_DRAIN_FRAMES);
     }
@@ -750,7 +763,10 @@ tr__sched_start (tr__sched_t *self)
     self->thread_started = true;
     //  Named by its creator, so the name is there when start returns.
     char name[16];
-    snprintf (name, sizeof name, "troupe-%u", self->index);
+    if (self->index == self->rt->threads && self->rt->procs)
+        snprintf (name, sizeof name, "troupe-procs");
+    else
+        snprintf (name, sizeof name, "troupe-%u", self->index);
     pthread_setname_np (self->thread, name);
     return 0;
 }

@@ -18,6 +18,7 @@ typedef struct {
     int last_reason;
     uint64_t started_ms;
     uint64_t stop_timer;
+    uint64_t restart_token;  //  matches the one_for_one restart timer in flight
 } s_child_t;
 
 //  What the supervisor is doing between messages.
@@ -214,10 +215,9 @@ s_start (tr_actor_t *self, s_supervisor_t *sup, size_t index)
         return;
     }
     child->ref = TR_REF_NONE;
-    if (rc == TR_EINIT)
-        return;  //  its DOWN (monitor) reports it
-    //  Not spawned at all (a name taken, a table full): handle it as an exit,
-    //  later, so that a group start is not re-entered.
+    //  Not started (init failed here, a name taken, a table full): handle it
+    //  as an exit, later, so that a group start is not re-entered. (A child
+    //  placed on another thread reports a failed init by DOWN instead.)
     tr__warn ("supervisor", "cannot start child '%s': %s", child->spec.id, tr_strerror (rc));
     child->state = TR_CHILD_RESTARTING;
     uint64_t failure[2] = {index, (uint64_t) (int64_t) rc};
@@ -233,6 +233,7 @@ s_start_group (tr_actor_t *self, s_supervisor_t *sup)
         if (!sup->restart_set[i])
             continue;
         sup->restart_set[i] = false;
+        sup->children[i].restarts++;
         s_start (self, sup, i);
     }
 }
@@ -283,6 +284,18 @@ s_stop_from (tr_actor_t *self, s_supervisor_t *sup, size_t from)
     s_stop_next (self, sup);
 }
 
+//  Add index to the bottom of the stop list (stopped last), once.
+static void
+s_stop_later (s_supervisor_t *sup, size_t index)
+{
+    for (size_t i = 0; i < sup->stop_count; i++)
+        if (sup->stop_list[i] == index)
+            return;
+    memmove (sup->stop_list + 1, sup->stop_list, sup->stop_count * sizeof (size_t));
+    sup->stop_list[0] = index;
+    sup->stop_count++;
+}
+
 static uint32_t
 s_backoff (s_supervisor_t *sup, s_child_t *child)
 {
@@ -290,9 +303,8 @@ s_backoff (s_supervisor_t *sup, s_child_t *child)
         return 0;  //  the first restart after a healthy run is immediate
     uint64_t delay = (uint64_t) sup->spec->backoff_ms
                      << (child->consecutive - 2 < 20 ? child->consecutive - 2 : 20);
-    if (delay > (uint64_t) sup->spec->backoff_max_ms)
-        delay = (uint64_t) sup->spec->backoff_max_ms;
-    //  +-20 % jitter (xorshift), so restarts of many children spread out.
+    //  +-20 % jitter (xorshift), so restarts of many children spread out;
+    //  then the cap, which holds.
     sup->random ^= sup->random << 13;
     sup->random ^= sup->random >> 7;
     sup->random ^= sup->random << 17;
@@ -300,6 +312,8 @@ s_backoff (s_supervisor_t *sup, s_child_t *child)
     if (spread > 0)
         delay = (uint64_t) ((int64_t) delay - spread
                             + (int64_t) (sup->random % (uint64_t) (2 * spread + 1)));
+    if (delay > (uint64_t) sup->spec->backoff_max_ms)
+        delay = (uint64_t) sup->spec->backoff_max_ms;
     return (uint32_t) delay;
 }
 
@@ -353,36 +367,45 @@ s_child_failed (tr_actor_t *self, s_supervisor_t *sup, size_t index, int reason)
     if (tr_now_ms (self) - child->started_ms >= (uint64_t) sup->spec->healthy_ms)
         child->consecutive = 0;
     child->consecutive++;
-    child->restarts++;
     uint32_t delay = s_backoff (sup, child);
     s_record (self, sup, index, reason, delay, false);
     tr__warn ("supervisor", "child '%s' exited (%s): restart #%u in %u ms", child->spec.id,
-              tr_strerror (reason), child->restarts, delay);
-
-    //  The group to restart; the ones still running in it are stopped first.
-    size_t from = index;
-    if (sup->spec->strategy == TR_ONE_FOR_ALL)
-        from = 0;
-    for (size_t i = from; i < sup->count; i++) {
-        bool in_group = sup->spec->strategy != TR_ONE_FOR_ONE || i == index;
-        if (in_group && sup->children[i].state != TR_CHILD_DONE
-            && (sup->children[i].spec.restart != TR_TEMPORARY || i == index)) {
-            sup->restart_set[i] = true;
-            if (sup->children[i].state == TR_CHILD_RUNNING)
-                sup->children[i].state = TR_CHILD_RESTARTING;
-        }
-    }
-    sup->restart_set[index] = true;
+              tr_strerror (reason), child->restarts + 1, delay);
     child->state = TR_CHILD_RESTARTING;
+
+    if (sup->spec->strategy == TR_ONE_FOR_ONE) {
+        //  Each child on its own: now, or by its own timer.
+        if (delay == 0) {
+            child->restarts++;
+            s_start (self, sup, index);
+        }
+        else {
+            uint64_t which[2] = {index, ++child->restart_token};
+            tr_send_after (self, (int) delay, tr_self (self), s_type_restart, which, sizeof which,
+                           NULL);
+        }
+        return;
+    }
+    //  The group to restart; the ones still running in it are stopped first.
+    size_t from = sup->spec->strategy == TR_ONE_FOR_ALL ? 0 : index;
+    for (size_t i = from; i < sup->count; i++)
+        if (i == index
+            || (sup->children[i].state != TR_CHILD_DONE
+                && sup->children[i].spec.restart != TR_TEMPORARY))
+            sup->restart_set[i] = true;
     if (delay > sup->delay_ms || sup->phase == S_IDLE)
         sup->delay_ms = delay;
-    if (sup->phase == S_STOPPING || sup->phase == S_WAITING)
-        return;  //  joins the group already on its way
-    sup->phase = S_STOPPING;
-    if (sup->spec->strategy == TR_ONE_FOR_ONE)
-        s_stop_next (self, sup);  //  nothing else to stop
-    else
-        s_stop_from (self, sup, sup->spec->strategy == TR_ONE_FOR_ALL ? 0 : index + 1);
+    if (sup->phase == S_STOPPING) {
+        //  A stop is on its way: the new group's running members join it
+        //  (stopped last), so none of them is left running unsupervised.
+        for (size_t i = from; i < sup->count; i++)
+            if (sup->restart_set[i] && sup->children[i].ref
+                && sup->children[i].state == TR_CHILD_RUNNING)
+                s_stop_later (sup, i);
+        return;
+    }
+    sup->phase = S_STOPPING;  //  from idle, or from waiting for a backoff
+    s_stop_from (self, sup, from);
 }
 
 //  --------------------------------------------------------------------------
@@ -474,7 +497,7 @@ s_on_stop_timeout (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_supervisor_t *sup = state;
     uint64_t which[2];
-    if (msg->size != sizeof which)
+    if (msg->size != sizeof which || msg->from != tr_self (self))
         return 0;
     memcpy (which, msg->data, sizeof which);
     size_t index = (size_t) which[0];
@@ -494,9 +517,21 @@ s_on_stop_timeout (tr_actor_t *self, void *state, const tr_msg_t *msg)
 static int
 s_on_restart (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
-    (void) msg;
     s_supervisor_t *sup = state;
-    if (sup->phase == S_WAITING)
+    if (msg->from != tr_self (self))
+        return 0;  //  only our own timers restart children
+    uint64_t which[2];
+    if (msg->size == sizeof which) {
+        //  one_for_one: one child, if this timer is still its latest.
+        memcpy (which, msg->data, sizeof which);
+        s_child_t *child = which[0] < sup->count ? &sup->children[which[0]] : NULL;
+        if (child && child->state == TR_CHILD_RESTARTING && child->restart_token == which[1]
+            && sup->phase != S_GIVING_UP) {
+            child->restarts++;
+            s_start (self, sup, (size_t) which[0]);
+        }
+    }
+    else if (sup->phase == S_WAITING)
         s_start_group (self, sup);
     return 0;
 }
@@ -506,7 +541,7 @@ s_on_start_failed (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_supervisor_t *sup = state;
     uint64_t failure[2];
-    if (msg->size != sizeof failure)
+    if (msg->size != sizeof failure || msg->from != tr_self (self))
         return 0;
     memcpy (failure, msg->data, sizeof failure);
     if (failure[0] < sup->count && !sup->children[failure[0]].ref)
@@ -526,9 +561,9 @@ s_on_children (tr_actor_t *self, void *state, const tr_msg_t *msg)
         info[i].restarts = sup->children[i].restarts;
         info[i].last_reason = sup->children[i].last_reason;
     }
-    int rc = tr_reply (self, msg, info, sup->count * sizeof *info);
+    tr_reply (self, msg, info, sup->count * sizeof *info);  //  a plain send: nothing to do
     tr__free (info);
-    return rc;
+    return 0;
 }
 
 static int
@@ -539,7 +574,8 @@ s_on_restarts (tr_actor_t *self, void *state, const tr_msg_t *msg)
     tr_restart_record_t ordered[S_RECORDS];
     for (size_t i = 0; i < count; i++)
         ordered[i] = sup->records[(sup->record_count - count + i) % S_RECORDS];
-    return tr_reply (self, msg, ordered, count * sizeof ordered[0]);
+    tr_reply (self, msg, ordered, count * sizeof ordered[0]);
+    return 0;
 }
 
 static const tr_handler_t s_handlers[] = {{"tr.down", s_on_down},

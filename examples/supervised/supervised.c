@@ -16,8 +16,11 @@
 
 #define REQUESTS    20  //  "work" requests in the first part
 #define CRASH_EVERY 5   //  the worker crashes on every 5th request it handles
-#define INTENSITY   5   //  restarts allowed within PERIOD_MS (see the README)
 #define PERIOD_MS   10000
+//  Restarts allowed within PERIOD_MS. The first part crashes REQUESTS /
+//  CRASH_EVERY = 4 times, so this must be at least 4; with 5, the second
+//  part takes two crashes: one more restart, then the root gives up.
+#define INTENSITY 5
 
 //  The worker's state. It is zeroed for every incarnation: a restart
 //  starts the count again from 0.
@@ -62,7 +65,7 @@ s_next_worker (tr_runtime_t *rt, tr_ref_t old)
         tr_ref_t ref = tr_whereis (rt, "worker");
         if (ref != TR_REF_NONE && ref != old)
             return ref;
-        //  Sleeps 1 ms, or returns at once once the root has given up.
+        //  Sleep 1 ms. Any answer but TR_ETIMEDOUT means the root gave up.
         if (tr_runtime_wait (rt, 1) != TR_ETIMEDOUT)
             return TR_REF_NONE;
     }

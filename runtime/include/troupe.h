@@ -59,6 +59,10 @@ extern "C" {
 #define TR_EINIT              (-4010)  //  init callback failed
 #define TR_ETOOMANY           (-4011)  //  a table is full (types, threads, ...)
 #define TR_EESCALATED         (-4012)  //  a supervisor gave up (restart intensity)
+#define TR_EPOISON            (-4013)  //  the message crashed its process max_retries times
+#define TR_EHUNG              (-4014)  //  a process actor missed its heartbeats (killed)
+#define TR_EMEMLIMIT          (-4015)  //  a process actor went over its memory limit (killed)
+#define TR_ECRASHED           (-4016)  //  a process actor died (signal or exit)
 
 //  Return a static string naming rc (never NULL).
 TR_EXPORT const char *tr_strerror (int rc);
@@ -170,6 +174,9 @@ typedef struct {
     size_t max_payload;      //  bytes; larger sends fail (default 64 MiB)
     int stop_timeout_ms;     //  bound on tr_runtime_destroy (default 5000)
     const char *name;        //  node name in logs (default "troupe")
+    //  No process actors: no zygote is forked and tr_process_start fails
+    //  with TR_ENOTSUP (default false).
+    bool no_processes;
 } tr_options_t;
 
 //  Fill options with the defaults.
@@ -322,7 +329,7 @@ TR_EXPORT uint64_t tr_now_ms (tr_actor_t *self);
 
 typedef enum {
     TR_PERMANENT = 0,  //  always restarted
-    TR_TRANSIENT,      //  restarted only after an abnormal exit (reason not 0)
+    TR_TRANSIENT,      //  restarted only after an abnormal exit (not 0, not TR_ESHUTDOWN)
     TR_TEMPORARY       //  never restarted
 } tr_restart_t;
 
@@ -359,12 +366,14 @@ struct tr_supervisor_spec {
 };
 
 //  Start a supervisor from a host thread (the spec is copied). Its children
-//  are started in order before this returns. Returns 0 and *ref, TR_EINVAL
+//  are started in order; those on its own thread before this returns, those
+//  placed on other threads asynchronously. Returns 0 and *ref, TR_EINVAL
 //  for a malformed spec (logged with the reason), or a tr_spawn error.
 TR_EXPORT int tr_supervisor_start (tr_runtime_t *rt, const tr_supervisor_spec_t *spec,
                                    const char *name, tr_ref_t *ref);
-//  As tr_supervisor_start, as the node's root: when it gives up, the node
-//  stops its actors and tr_runtime_wait returns TR_EXIT_ESCALATED.
+//  As tr_supervisor_start, as the node's root: when it gives up (its
+//  children are stopped first), tr_runtime_wait returns TR_EXIT_ESCALATED;
+//  the host then destroys the runtime and exits with that status.
 TR_EXPORT int tr_runtime_root (tr_runtime_t *rt, const tr_supervisor_spec_t *spec, tr_ref_t *ref);
 
 #define TR_EXIT_OK        0
@@ -404,6 +413,63 @@ TR_EXPORT int tr_supervisor_children (tr_runtime_t *rt, tr_ref_t supervisor, tr_
 //  Read its last restart records (up to 64, oldest first).
 TR_EXPORT int tr_supervisor_restarts (tr_runtime_t *rt, tr_ref_t supervisor,
                                       tr_restart_record_t *records, size_t max, size_t *count);
+
+//  ---------------------------------------------------------------------
+//  Process actors
+//
+//  A process pool runs a behaviour in child processes forked from the
+//  node's zygote (forked by tr_runtime_new before any thread: create the
+//  runtime early, from the thread that lives longest, and register the
+//  behaviour before tr_runtime_new, since children are copies of the
+//  process as it was then). Send, request or call the pool's ref as any
+//  actor: each message goes to the ready replica with the fewest messages
+//  in flight. The node keeps every message until the child answers it (a
+//  reply, or an acknowledgement for one-way messages); when a child dies,
+//  its messages go to the restarted replica, at most max_retries times,
+//  then they are dead-lettered as TR_EPOISON (requests get that error).
+//  See docs/supervision.md and docs/protocol.md.
+
+typedef struct {
+    const char *behaviour;  //  registered before tr_runtime_new
+    const void *arg;        //  init argument for every replica, copied
+    size_t arg_size;
+    int replicas;              //  children (default 1)
+    int max_retries;           //  crashes one message may cause (default 3)
+    size_t memory_limit;       //  resident bytes per child; over it: killed (0 = none)
+    int cpu_limit_s;           //  CPU seconds per child (RLIMIT_CPU; 0 = none)
+    int heartbeat_ms;          //  child heartbeat interval (default 100)
+    int heartbeat_timeout_ms;  //  silence that gets a child killed (default 1000)
+    int restart_intensity;     //  replica restarts allowed within restart_period_ms
+    int restart_period_ms;     //  (defaults 10 and 10000); past it the pool fails
+                               //  with TR_EESCALATED
+    const char *name;          //  register the pool under this name (optional)
+} tr_process_spec_t;
+
+//  Start a pool from a host thread. Returns 0 and *ref once every replica
+//  answered its first heartbeat (or failed), TR_ENOTSUP without a zygote,
+//  TR_EINVAL, TR_EUNKNOWN_BEHAVIOUR, or a tr_spawn error.
+TR_EXPORT int tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref);
+
+typedef struct {
+    uint64_t received;     //  messages given to the pool
+    uint64_t answered;     //  replies and acknowledgements from children
+    uint64_t redelivered;  //  messages sent again after a child died
+    uint64_t poisoned;     //  dead-lettered as TR_EPOISON
+    uint64_t duplicates;   //  replies dropped: already answered
+    uint64_t restarts;     //  children restarted
+    uint64_t malformed;    //  bad frames from children (each one killed)
+    uint64_t in_flight;    //  sent, not yet answered
+    uint64_t queued;       //  waiting for a ready child
+    int replicas_ready;
+    int last_exit_reason;  //  why the last child ended
+} tr_process_stats_t;
+
+//  Snapshot a pool's figures. 0 or a tr_call error.
+TR_EXPORT int tr_process_stats (tr_runtime_t *rt, tr_ref_t pool, tr_process_stats_t *stats);
+//  The pids of a pool's children (0 for one being restarted) into
+//  pids[0..max); *count is how many replicas the pool has.
+TR_EXPORT int tr_process_pids (tr_runtime_t *rt, tr_ref_t pool, int *pids, size_t max,
+                               size_t *count);
 
 //  ---------------------------------------------------------------------
 //  Metrics

@@ -1,0 +1,157 @@
+//  child - the life of a process actor: one behaviour in a single-threaded
+//  runtime of its own, talking to its node over one DEALER socket
+#include "clock.h"
+#include "log.h"
+#include "runtime.h"
+#include "wire.h"
+#include "zygote.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <zmq.h>
+
+//  The parent, as a process actor's handlers see it: msg->from of every
+//  message from the node. Replies to it travel back over the socket.
+#define S_PARENT (TR__REF_REMOTE | 1u)
+
+typedef struct {
+    void *socket;
+    tr_runtime_t *rt;
+    uint64_t *acks;  //  corr of one-way messages handled, to confirm
+    size_t ack_count, ack_capacity;
+} s_child_t;
+
+static void __attribute__ ((noreturn)) s_leave (s_child_t *child, void *context, int status)
+{
+    if (child->socket)
+        zmq_close (child->socket);
+    if (context)
+        zmq_ctx_term (context);
+    _exit (status);
+}
+
+//  Everything addressed outside this process goes up to the node.
+static void
+s_bridge (tr_runtime_t *rt, tr__msg_t *msg)
+{
+    s_child_t *child = rt->bridge_arg;
+    tr__wire_t wire = {.kind = TR__WIRE_MSG,
+                       .flags = msg->flags & (TR_MSG_REQUEST | TR_MSG_REPLY | TR_MSG_ERROR),
+                       .corr = msg->corr,
+                       .to = msg->to & ~TR__REF_REMOTE,
+                       .size = msg->size};
+    const char *type = tr_type_name (msg->type);
+    snprintf (wire.type, sizeof wire.type, "%s", type ? type : "tr.reply");
+    tr__wire_send (child->socket, &wire, msg->data, 0);
+    tr__msg_free (&rt->scheds[0]->pool, msg);
+}
+
+static void
+s_send_control (s_child_t *child, tr__wire_kind_t kind, uint64_t corr, const void *data,
+                size_t size)
+{
+    tr__wire_t wire = {.kind = (uint8_t) kind, .corr = corr, .size = size};
+    tr__wire_send (child->socket, &wire, data, 0);
+}
+
+void
+tr__child_main (const tr__child_args_t *args, const void *arg)
+{
+    char name[16];
+    snprintf (name, sizeof name, "tr:%.12s", args->behaviour);
+    prctl (PR_SET_NAME, name);
+    if (args->cpu_limit_s) {
+        struct rlimit limit = {args->cpu_limit_s, args->cpu_limit_s + 1};
+        setrlimit (RLIMIT_CPU, &limit);
+    }
+    s_child_t child = {0};
+    //  A fresh ZeroMQ context: nothing of the node's crossed the fork.
+    void *context = zmq_ctx_new ();
+    child.socket = context ? zmq_socket (context, ZMQ_DEALER) : NULL;
+    if (!child.socket)
+        s_leave (&child, context, 2);
+    int linger = 0;
+    zmq_setsockopt (child.socket, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (child.socket, ZMQ_ROUTING_ID, &args->replica, sizeof args->replica);
+    if (zmq_connect (child.socket, args->endpoint) != 0)
+        s_leave (&child, context, 2);
+
+    tr_runtime_t *rt = tr__runtime_new_child ();
+    rt->options.max_payload = args->max_payload;
+    rt->bridge = s_bridge;
+    rt->bridge_arg = &child;
+    child.rt = rt;
+    tr__sched_t *sched = rt->scheds[0];
+    tr_ref_t self_ref;
+    int rc =
+        tr__spawn_local (sched, args->behaviour, arg, args->arg_size, NULL, TR_REF_NONE, &self_ref);
+    if (rc != 0) {
+        int32_t reason = rc;
+        s_send_control (&child, TR__WIRE_BYE, 0, &reason, sizeof reason);
+        s_leave (&child, context, 3);
+    }
+    uint64_t hello[2] = {args->replica, (uint64_t) getpid ()};
+    s_send_control (&child, TR__WIRE_HELLO, 0, hello, sizeof hello);
+
+    uint64_t heartbeat_ns = (uint64_t) (args->heartbeat_ms ? args->heartbeat_ms : 100) * 1000000ULL;
+    uint64_t next_beat = tr__now_ns () + heartbeat_ns;
+    while (true) {
+        //  Run what is ready, fire timers, confirm one-way messages handled.
+        sched->now_ns = tr__now_ns ();
+        tr__sched_fire_timers (sched);
+        while (tr__sched_run (sched, 1024))
+            ;
+        for (size_t i = 0; i < child.ack_count; i++)
+            s_send_control (&child, TR__WIRE_ACK, child.acks[i], NULL, 0);
+        child.ack_count = 0;
+        if (!tr__ref_alive (rt, self_ref)) {
+            //  The behaviour stopped (tr_stop / tr_fail / a failed handler).
+            s_leave (&child, context, 4);
+        }
+        uint64_t now = tr__now_ns ();
+        if (now >= next_beat) {
+            s_send_control (&child, TR__WIRE_HEARTBEAT, 0, NULL, 0);
+            next_beat = now + heartbeat_ns;
+        }
+        uint64_t wake = next_beat, due;
+        if (tr__timers_next (&sched->timers, &due) && due < wake)
+            wake = due;
+        long timeout = wake > now ? (long) ((wake - now + 999999) / 1000000) : 0;
+        zmq_pollitem_t item = {child.socket, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, timeout) < 0)
+            s_leave (&child, context, 5);
+        tr__wire_t wire;
+        void *payload;
+        while ((rc = tr__wire_recv (child.socket, args->max_payload, &wire, &payload, ZMQ_DONTWAIT))
+               != TR_EAGAIN) {
+            if (rc != 0 || wire.kind == TR__WIRE_BYE) {
+                tr_free (payload);
+                s_leave (&child, context, rc ? 6 : 0);  //  the node is trusted: bad input ends us
+            }
+            if (wire.kind != TR__WIRE_MSG) {
+                tr_free (payload);
+                continue;
+            }
+            tr__msg_t *msg = tr__msg_new (&sched->pool, wire.size);
+            msg->to = self_ref;
+            msg->from = S_PARENT;
+            msg->corr = wire.corr;
+            msg->type = tr_type (wire.type);
+            msg->flags = (uint16_t) (msg->flags | (wire.flags & TR_MSG_REQUEST));
+            if (wire.size)
+                memcpy (msg->data, payload, wire.size);
+            tr_free (payload);
+            if (!(wire.flags & TR_MSG_REQUEST)) {
+                if (child.ack_count == child.ack_capacity) {
+                    child.ack_capacity = child.ack_capacity ? child.ack_capacity * 2 : 64;
+                    child.acks = tr__realloc (child.acks, child.ack_capacity * sizeof (uint64_t));
+                }
+                child.acks[child.ack_count++] = wire.corr;
+            }
+            tr__route (rt, sched, msg, false);
+        }
+    }
+}

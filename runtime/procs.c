@@ -1,0 +1,299 @@
+//  procs - the node's process manager: the zygote, the ROUTER socket its
+//  children connect to, and the thread that turns their frames and deaths
+//  into messages for the pool actors that own them
+#include "procs.h"
+#include "log.h"
+#include "registry.h"
+#include "runtime.h"
+#include "sched.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    uint64_t replica;
+    pid_t pid;
+    tr_ref_t pool;
+} s_child_t;
+
+struct tr__procs {
+    tr__zygote_t *zygote;
+    void *router;
+    size_t max_payload;
+    char dir[128];
+    char endpoint[160];
+    //  Manager thread only. Few children per node: a plain array.
+    s_child_t *children;
+    size_t child_count, child_capacity;
+    uint64_t next_replica;
+    tr_type_t event_type;
+    bool zygote_gone;  //  its channel closed: stop polling it
+};
+
+tr__procs_t *
+tr__procs_new (void)
+{
+    tr__zygote_t *zygote = tr__zygote_start ();
+    if (!zygote) {
+        tr__error ("procs", "cannot fork the zygote: %s", strerror (errno));
+        return NULL;
+    }
+    tr__procs_t *self = tr__calloc (sizeof *self);
+    self->zygote = zygote;
+    self->next_replica = 1;
+    self->event_type = tr_type ("tr.proc.event");
+    return self;
+}
+
+int
+tr__procs_bind (tr__procs_t *self, void *zmq_context, size_t max_payload)
+{
+    self->max_payload = max_payload;
+    //  The private directory is the access control: 0700, ours alone. A
+    //  fresh name per node, so a bind never takes over another node's path.
+    char base[64];
+    snprintf (base, sizeof base, "/tmp/troupe-%u", (unsigned) getuid ());
+    if (mkdir (base, 0700) != 0 && errno != EEXIST)
+        return TR_ESTOPPED;
+    struct stat info;
+    if (lstat (base, &info) != 0 || !S_ISDIR (info.st_mode) || info.st_uid != getuid ()
+        || (info.st_mode & 0077)) {
+        tr__error ("procs", "%s is not a private directory of ours; refusing it", base);
+        return TR_ESTOPPED;
+    }
+    static _Atomic unsigned s_nodes;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf (self->dir, sizeof self->dir, "%s/node-%d-%u", base, (int) getpid (),
+                  atomic_fetch_add (&s_nodes, 1));
+        if (mkdir (self->dir, 0700) == 0)
+            break;
+        self->dir[0] = 0;
+    }
+    if (!self->dir[0])
+        return TR_ESTOPPED;
+    snprintf (self->endpoint, sizeof self->endpoint, "ipc://%s/procs", self->dir);
+    self->router = zmq_socket (zmq_context, ZMQ_ROUTER);
+    if (!self->router)
+        return TR_ESTOPPED;
+    int on = 1, linger = 0, hwm = 100000;
+    zmq_setsockopt (self->router, ZMQ_ROUTER_MANDATORY, &on, sizeof on);
+    zmq_setsockopt (self->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (self->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt (self->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    mode_t old = umask (077);
+    int rc = zmq_bind (self->router, self->endpoint);
+    umask (old);
+    if (rc != 0) {
+        tr__error ("procs", "bind %s: %s", self->endpoint, zmq_strerror (zmq_errno ()));
+        return TR_ESTOPPED;
+    }
+    return 0;
+}
+
+void
+tr__procs_destroy (tr__procs_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    tr__procs_t *self = *self_p;
+    if (self->router)
+        zmq_close (self->router);
+    tr__zygote_stop (&self->zygote);
+    if (self->dir[0]) {
+        char path[200];
+        snprintf (path, sizeof path, "%s/procs", self->dir);
+        unlink (path);
+        rmdir (self->dir);
+    }
+    tr__free (self->children);
+    tr__free (self);
+    *self_p = NULL;
+}
+
+const char *
+tr__procs_endpoint (tr__procs_t *self)
+{
+    return self->endpoint;
+}
+
+const char *
+tr__procs_dir (tr__procs_t *self)
+{
+    return self->dir;
+}
+
+int
+tr__procs_items (tr__procs_t *self, zmq_pollitem_t *items)
+{
+    items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
+    items[1] = (zmq_pollitem_t){NULL, self->zygote_gone ? -1 : tr__zygote_fd (self->zygote),
+                                ZMQ_POLLIN, 0};
+    return 2;
+}
+
+static s_child_t *
+s_by_replica (tr__procs_t *self, uint64_t replica)
+{
+    for (size_t i = 0; i < self->child_count; i++)
+        if (self->children[i].replica == replica)
+            return &self->children[i];
+    return NULL;
+}
+
+static s_child_t *
+s_by_pid (tr__procs_t *self, pid_t pid)
+{
+    for (size_t i = 0; pid > 0 && i < self->child_count; i++)
+        if (self->children[i].pid == pid)
+            return &self->children[i];
+    return NULL;
+}
+
+uint64_t
+tr__procs_replica_new (tr__procs_t *self, tr_ref_t pool)
+{
+    if (self->child_count == self->child_capacity) {
+        self->child_capacity = self->child_capacity ? self->child_capacity * 2 : 16;
+        self->children = tr__realloc (self->children, self->child_capacity * sizeof (s_child_t));
+    }
+    s_child_t *child = &self->children[self->child_count++];
+    child->replica = self->next_replica++;
+    child->pid = 0;
+    child->pool = pool;
+    return child->replica;
+}
+
+void
+tr__procs_replica_pid (tr__procs_t *self, uint64_t replica, pid_t pid)
+{
+    s_child_t *child = s_by_replica (self, replica);
+    if (child)
+        child->pid = pid;
+}
+
+void
+tr__procs_replica_forget (tr__procs_t *self, uint64_t replica)
+{
+    s_child_t *child = s_by_replica (self, replica);
+    if (child)
+        *child = self->children[--self->child_count];
+}
+
+int
+tr__procs_fork (tr__procs_t *self, const tr__child_args_t *args, const void *arg)
+{
+    return tr__zygote_fork (self->zygote, args, arg);
+}
+
+void
+tr__procs_kill (tr__procs_t *self, pid_t pid)
+{
+    if (pid > 0)
+        tr__zygote_kill (self->zygote, pid, SIGKILL);
+}
+
+int
+tr__procs_send (tr__procs_t *self, uint64_t replica, const tr__wire_t *wire, const void *payload)
+{
+    //  With ROUTER_MANDATORY an unknown peer fails here, not silently.
+    if (zmq_send (self->router, &replica, sizeof replica, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return zmq_errno () == EAGAIN ? TR_EAGAIN : TR_EDEAD;
+    return tr__wire_send (self->router, wire, payload, ZMQ_DONTWAIT);
+}
+
+//  Hand an event to the pool that owns replica (manager thread).
+static void
+s_post (tr__procs_t *self, tr__sched_t *sched, tr_ref_t pool, const tr__proc_event_t *event,
+        const void *payload, size_t size)
+{
+    tr__msg_t *msg = tr__msg_new (&sched->pool, sizeof *event + size);
+    memcpy (msg->data, event, sizeof *event);
+    if (size)
+        memcpy (msg->data + sizeof *event, payload, size);
+    msg->to = pool;
+    msg->type = self->event_type;
+    msg->flags |= TR__MSG_NODROP;
+    tr__sched_deliver (sched, msg, false);
+}
+
+static void
+s_read_router (tr__procs_t *self, tr__sched_t *sched)
+{
+    for (int taken = 0; taken < 256; taken++) {
+        uint64_t replica = 0;
+        zmq_msg_t identity;
+        zmq_msg_init (&identity);
+        if (zmq_msg_recv (&identity, self->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&identity);
+            return;
+        }
+        bool known_size = zmq_msg_size (&identity) == sizeof replica;
+        if (known_size)
+            memcpy (&replica, zmq_msg_data (&identity), sizeof replica);
+        bool more = zmq_msg_more (&identity);
+        zmq_msg_close (&identity);
+        tr__proc_event_t event = {.kind = TR__PROC_WIRE, .replica = replica};
+        void *payload = NULL;
+        int rc = more ? tr__wire_recv (self->router, self->max_payload, &event.wire, &payload, 0)
+                      : TR_EMALFORMED;
+        s_child_t *child = known_size ? s_by_replica (self, replica) : NULL;
+        if (!child) {
+            //  Not one of ours (or already forgotten): nothing to tell.
+            tr__warn ("procs", "dropped a frame from unknown peer %llu",
+                      (unsigned long long) replica);
+            tr_free (payload);
+            continue;
+        }
+        if (rc != 0) {
+            atomic_fetch_add (&sched->rt->malformed_frames, 1);
+            tr__dead_letter_counted (sched->rt, TR_EMALFORMED);
+            tr__warn ("procs", "child %d sent a bad frame (%s): it will be replaced",
+                      (int) child->pid, tr_strerror (rc));
+            event.kind = TR__PROC_MALFORMED;
+            event.status = rc;
+        }
+        event.pid = child->pid;
+        s_post (self, sched, child->pool, &event, payload, rc == 0 ? event.wire.size : 0);
+        tr_free (payload);
+    }
+}
+
+static void
+s_read_zygote (tr__procs_t *self, tr__sched_t *sched)
+{
+    tr__zygote_event_t zygote_event;
+    int rc;
+    while ((rc = tr__zygote_read (self->zygote, &zygote_event)) == 0) {
+        s_child_t *child = zygote_event.kind == TR__ZYGOTE_FORKED
+                               ? s_by_replica (self, zygote_event.replica)
+                               : s_by_pid (self, zygote_event.pid);
+        if (!child)
+            continue;
+        if (zygote_event.kind == TR__ZYGOTE_FORKED)
+            child->pid = zygote_event.pid;
+        tr__proc_event_t event = {.kind = zygote_event.kind == TR__ZYGOTE_FORKED ? TR__PROC_FORKED
+                                                                                 : TR__PROC_DIED,
+                                  .pid = zygote_event.pid,
+                                  .status = zygote_event.status,
+                                  .replica = child->replica};
+        s_post (self, sched, child->pool, &event, NULL, 0);
+    }
+    if (rc == TR_ESTOPPED) {
+        self->zygote_gone = true;
+        if (atomic_load (&sched->rt->state) == TR__RT_RUNNING)
+            tr__error ("procs", "the zygote is gone: no process actor can start or restart");
+    }
+}
+
+void
+tr__procs_ready (tr__procs_t *self, tr__sched_t *sched, zmq_pollitem_t *items)
+{
+    if (items[0].revents & ZMQ_POLLIN)
+        s_read_router (self, sched);
+    if (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+        s_read_zygote (self, sched);
+}
