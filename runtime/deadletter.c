@@ -125,9 +125,14 @@ tr__undeliverable (tr_runtime_t *rt, tr__sched_t *sched, tr__msg_t *msg, int rea
         tr__msg_free (pool, msg);
         return;
     }
-    if (msg->flags & TR_MSG_REQUEST)
-        tr__reply_error_to (rt, sched, msg->from, msg->corr, reason);
+    //  Count (dead-letter) first, answer second: a requester that reads the
+    //  counters after its error reply sees this one.
+    bool request = msg->flags & TR_MSG_REQUEST;
+    tr_ref_t from = msg->from;
+    uint64_t corr = msg->corr;
     tr__dead_letter (rt, sched, msg, reason);
+    if (request)
+        tr__reply_error_to (rt, sched, from, corr, reason);
 }
 
 //  --------------------------------------------------------------------------

@@ -205,10 +205,20 @@ s_finish (tr_actor_t *self, s_pool_t *pool, s_flight_t *flight, const tr__wire_t
 {
     tr__sched_t *sched = self->sched;
     tr__msg_t *msg = flight->msg;
+    if (error) {
+        //  Counted before the requester hears of it, so what it reads next
+        //  already includes this dead letter.
+        tr_ref_t from = msg->from;
+        uint64_t corr = msg->corr;
+        bool request = msg->flags & TR_MSG_REQUEST;
+        tr__dead_letter (sched->rt, sched, msg, error);
+        if (request)
+            tr__reply_error_to (sched->rt, sched, from, corr, error);
+        tr__free (flight);
+        return;
+    }
     if (msg->flags & TR_MSG_REQUEST) {
-        if (error)
-            tr__reply_error_to (sched->rt, sched, msg->from, msg->corr, error);
-        else {
+        {
             tr__msg_t *reply = tr__msg_new (&sched->pool, wire->size);
             reply->to = msg->from;
             reply->from = tr_self (self);
@@ -220,10 +230,7 @@ s_finish (tr_actor_t *self, s_pool_t *pool, s_flight_t *flight, const tr__wire_t
             tr__route (sched->rt, sched, reply, false);
         }
     }
-    if (error)
-        tr__dead_letter (sched->rt, sched, msg, error);
-    else
-        tr__msg_free (&sched->pool, msg);
+    tr__msg_free (&sched->pool, msg);
     tr__free (flight);
     (void) pool;
 }
