@@ -36,6 +36,7 @@ typedef struct s_flight {
 
 typedef struct {
     tr_process_spec_t spec;  //  defaults filled; behaviour, arg, name owned
+    const char *label;       //  for logs: the behaviour, or the command
     tr__procs_t *procs;
     s_replica_t *replicas;
     int replica_count;
@@ -126,11 +127,14 @@ s_fork (tr_actor_t *self, s_pool_t *pool, int index)
                              .heartbeat_ms = (uint32_t) pool->spec.heartbeat_ms,
                              .max_payload = tr_actor_runtime (self)->options.max_payload,
                              .arg_size = (uint32_t) pool->spec.arg_size};
-    snprintf (args.behaviour, sizeof args.behaviour, "%s", pool->spec.behaviour);
+    snprintf (args.behaviour, sizeof args.behaviour, "%s",
+              pool->spec.behaviour ? pool->spec.behaviour : "");
+    snprintf (args.command, sizeof args.command, "%s",
+              pool->spec.command ? pool->spec.command : "");
     snprintf (args.endpoint, sizeof args.endpoint, "%s", tr__procs_endpoint (pool->procs));
     replica->last_seen_ns = tr__now_ns ();
     if (tr__procs_fork (pool->procs, &args, pool->spec.arg) != 0)
-        tr__error ("pool", "%s: cannot ask the zygote for a child", pool->spec.behaviour);
+        tr__error ("pool", "%s: cannot ask the zygote for a child", pool->label);
 }
 
 static int
@@ -270,11 +274,11 @@ s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status)
     replica->state = S_DEAD;
     tr__procs_replica_forget (pool->procs, replica->id);
     if (WIFSIGNALED (status))
-        tr__warn ("pool", "%s: child %d died on signal %d (%s)", pool->spec.behaviour,
-                  (int) replica->pid, WTERMSIG (status), tr_strerror (reason));
+        tr__warn ("pool", "%s: child %d died on signal %d (%s)", pool->label, (int) replica->pid,
+                  WTERMSIG (status), tr_strerror (reason));
     else
-        tr__warn ("pool", "%s: child %d exited with %d (%s)", pool->spec.behaviour,
-                  (int) replica->pid, WEXITSTATUS (status), tr_strerror (reason));
+        tr__warn ("pool", "%s: child %d exited with %d (%s)", pool->label, (int) replica->pid,
+                  WEXITSTATUS (status), tr_strerror (reason));
     //  What it held goes to the front of the queue, in corr order, unless it
     //  has now crashed max_retries children: then it is poison.
     s_flight_t **held = tr__alloc ((pool->flight_count + 1) * sizeof *held);
@@ -295,7 +299,7 @@ s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status)
             s_table_take (pool, flight->corr);
             pool->stats.poisoned++;
             tr__warn ("pool", "%s: message %s crashed %u children: dead-lettered as poison",
-                      pool->spec.behaviour, tr_type_name (flight->msg->type), flight->crashes);
+                      pool->label, tr_type_name (flight->msg->type), flight->crashes);
             s_finish (self, pool, flight, NULL, NULL, TR_EPOISON);
         }
         else {
@@ -308,9 +312,8 @@ s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status)
     if (pool->failed)
         return;
     if (s_over_intensity (pool)) {
-        tr__error ("pool", "%s: more than %d restarts in %d ms: the pool gives up",
-                   pool->spec.behaviour, pool->spec.restart_intensity,
-                   pool->spec.restart_period_ms);
+        tr__error ("pool", "%s: more than %d restarts in %d ms: the pool gives up", pool->label,
+                   pool->spec.restart_intensity, pool->spec.restart_period_ms);
         pool->failed = true;
         tr_fail (self, TR_EESCALATED);
         return;
@@ -426,7 +429,7 @@ s_on_check (tr_actor_t *self, void *state, const tr_msg_t *msg)
         if (replica->state != S_READY && replica->state != S_STARTING)
             continue;
         if (now - replica->last_seen_ns > timeout) {
-            tr__warn ("pool", "%s: child %d silent for %d ms: killing it", pool->spec.behaviour,
+            tr__warn ("pool", "%s: child %d silent for %d ms: killing it", pool->label,
                       (int) replica->pid, pool->spec.heartbeat_timeout_ms);
             s_kill (pool, replica, TR_EHUNG);
             continue;
@@ -444,7 +447,7 @@ s_on_check (tr_actor_t *self, void *state, const tr_msg_t *msg)
             uint64_t bytes = (uint64_t) resident * (uint64_t) sysconf (_SC_PAGESIZE);
             if (bytes > pool->spec.memory_limit) {
                 tr__warn ("pool", "%s: child %d uses %llu bytes (limit %zu): killing it",
-                          pool->spec.behaviour, (int) replica->pid, (unsigned long long) bytes,
+                          pool->label, (int) replica->pid, (unsigned long long) bytes,
                           pool->spec.memory_limit);
                 s_kill (pool, replica, TR_EMEMLIMIT);
             }
@@ -512,6 +515,7 @@ s_init (tr_actor_t *self, void *state, const void *arg, size_t arg_size)
     memcpy (&args, arg, sizeof args);
     pool->spec = args.spec;
     pool->procs = args.procs;
+    pool->label = pool->spec.behaviour ? pool->spec.behaviour : pool->spec.command;
     pool->replica_count = pool->spec.replicas;
     pool->replicas = tr__calloc ((size_t) pool->replica_count * sizeof (s_replica_t));
     pool->restarts_at =
@@ -540,6 +544,7 @@ s_terminate (tr_actor_t *self, void *state, int reason)
     tr__free (pool->replicas);
     tr__free (pool->restarts_at);
     tr__free ((void *) pool->spec.behaviour);
+    tr__free ((void *) pool->spec.command);
     tr__free ((void *) pool->spec.arg);
     tr__free ((void *) pool->spec.name);
 }
@@ -582,11 +587,14 @@ tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref
     *ref = TR_REF_NONE;
     if (!rt->procs)
         return TR_ENOTSUP;
-    if (!spec->behaviour || !tr__behaviour_find (spec->behaviour))
+    if (spec->command && (spec->behaviour || !spec->command[0] || strlen (spec->command) > 511))
+        return TR_EINVAL;
+    if (!spec->command && (!spec->behaviour || !tr__behaviour_find (spec->behaviour)))
         return TR_EUNKNOWN_BEHAVIOUR;
     s_pool_arg_t arg = {*spec, rt->procs};
     tr_process_spec_t *copy = &arg.spec;
-    copy->behaviour = tr__strdup (spec->behaviour);
+    copy->behaviour = spec->behaviour ? tr__strdup (spec->behaviour) : NULL;
+    copy->command = spec->command ? tr__strdup (spec->command) : NULL;
     copy->name = spec->name ? tr__strdup (spec->name) : NULL;
     if (spec->arg_size) {
         void *bytes = tr__alloc (spec->arg_size);
@@ -603,6 +611,7 @@ tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref
     if (rc != 0) {
         if (rc != TR_EINIT) {
             tr__free ((void *) copy->behaviour);
+            tr__free ((void *) copy->command);
             tr__free ((void *) copy->name);
             tr__free ((void *) copy->arg);
         }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -65,6 +66,30 @@ s_send_event (int fd, const tr__zygote_event_t *event)
     //  The parent reads promptly; a full channel means it is gone or stuck.
     while (send (fd, event, sizeof *event, MSG_NOSIGNAL) < 0 && errno == EINTR)
         ;
+}
+
+//  A process actor in another language: it learns where to connect from its
+//  environment and speaks docs/protocol.md.
+static void __attribute__ ((noreturn)) s_exec_command (const tr__child_args_t *args)
+{
+    char value[32];
+    setenv ("TROUPE_ENDPOINT", args->endpoint, 1);
+    snprintf (value, sizeof value, "%llu", (unsigned long long) args->replica);
+    setenv ("TROUPE_REPLICA", value, 1);
+    snprintf (value, sizeof value, "%u", args->heartbeat_ms);
+    setenv ("TROUPE_HEARTBEAT_MS", value, 1);
+    snprintf (value, sizeof value, "%llu", (unsigned long long) args->max_payload);
+    setenv ("TROUPE_MAX_PAYLOAD", value, 1);
+    if (args->cpu_limit_s) {
+        struct rlimit limit = {args->cpu_limit_s, args->cpu_limit_s + 1};
+        setrlimit (RLIMIT_CPU, &limit);
+    }
+    //  `exec`: the program replaces the shell, so our kill and the parent
+    //  death signal reach it, not a shell in between.
+    char line[sizeof args->command + 8];
+    snprintf (line, sizeof line, "exec %s", args->command);
+    execl ("/bin/sh", "sh", "-c", line, (char *) NULL);
+    _exit (127);
 }
 
 static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
@@ -122,6 +147,9 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
                     close (signal_fd);
                     sigprocmask (SIG_UNBLOCK, &mask, NULL);
                     signal (SIGINT, SIG_DFL);
+                    args.command[sizeof args.command - 1] = 0;
+                    if (args.command[0])
+                        s_exec_command (&args);
                     tr__child_main (&args, arg);
                 }
                 if (pid > 0)

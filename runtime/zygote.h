@@ -19,6 +19,7 @@ typedef struct {
     uint64_t max_payload;
     char behaviour[64];
     char endpoint[200];
+    char command[512];  //  not empty: exec /bin/sh -c command instead
     uint32_t arg_size;  //  followed by arg bytes
 } tr__child_args_t;
 

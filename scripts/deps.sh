@@ -27,12 +27,12 @@ REQUIRED=(
     libczmq-dev
     libjemalloc-dev
     clang-format
-)
-
-#  Used by some tests (they skip without it). Called as /usr/bin/python3.
-OPTIONAL=(
     python3-zmq
 )
+
+#  Nothing optional at the moment (python3-zmq, used by the process actor
+#  written in Python and its test, is required: a skipped test proves nothing).
+OPTIONAL=()
 
 want_optional="${TR_DEPS_OPTIONAL:-0}"
 for arg in "$@"; do

@@ -430,8 +430,13 @@ TR_EXPORT int tr_supervisor_restarts (tr_runtime_t *rt, tr_ref_t supervisor,
 //  See docs/supervision.md and docs/protocol.md.
 
 typedef struct {
-    const char *behaviour;  //  registered before tr_runtime_new
-    const void *arg;        //  init argument for every replica, copied
+    const char *behaviour;  //  registered before tr_runtime_new; or
+    //  a program in any language, run as `/bin/sh -c command` with
+    //  TROUPE_ENDPOINT, TROUPE_REPLICA, TROUPE_HEARTBEAT_MS and
+    //  TROUPE_MAX_PAYLOAD in its environment; it speaks docs/protocol.md.
+    //  Exactly one of behaviour and command is set.
+    const char *command;
+    const void *arg;  //  init argument for every replica, copied
     size_t arg_size;
     int replicas;              //  children (default 1)
     int max_retries;           //  crashes one message may cause (default 3)
