@@ -38,8 +38,9 @@ typedef struct {
     tr_process_spec_t spec;  //  defaults filled; behaviour, arg, name owned
     const char *label;       //  for logs: the behaviour, or the command
     tr__procs_t *procs;
-    s_replica_t *replicas;
+    s_replica_t *replicas;  //  [0, active) serve; [active, replica_count) spares
     int replica_count;
+    int active;
     //  Flights by corr: open addressing, power-of-two capacity.
     s_flight_t **table;
     size_t table_capacity, flight_count;
@@ -141,7 +142,7 @@ static int
 s_pick (s_pool_t *pool)
 {
     int best = -1;
-    for (int i = 0; i < pool->replica_count; i++)
+    for (int i = 0; i < pool->active; i++)
         if (pool->replicas[i].state == S_READY
             && (best < 0 || pool->replicas[i].in_flight < pool->replicas[best].in_flight))
             best = i;
@@ -319,7 +320,21 @@ s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status)
         return;
     }
     pool->stats.restarts++;
-    s_fork (self, pool, index);
+    //  A ready spare takes the dead child's place at once; a new spare is
+    //  forked behind it. Without one, a new child is forked for the place.
+    int spare = -1;
+    for (int i = pool->active; index < pool->active && i < pool->replica_count; i++)
+        if (pool->replicas[i].state == S_READY) {
+            spare = i;
+            break;
+        }
+    if (spare >= 0) {
+        pool->replicas[index] = pool->replicas[spare];
+        pool->replicas[index].in_flight = 0;
+        s_fork (self, pool, spare);
+    }
+    else
+        s_fork (self, pool, index);
     s_flush_queue (pool);
 }
 
@@ -364,8 +379,13 @@ s_on_event (tr_actor_t *self, void *state, const tr_msg_t *msg)
                 s_child_died (self, pool, index, 1 << 8);
                 break;
             }
+            //  Its HELLO (over the socket) may have come before this report
+            //  (over the zygote's channel): never move a ready child back.
             replica->pid = event.pid;
-            replica->state = S_STARTING;
+            if (replica->state == S_FORKING)
+                replica->state = S_STARTING;
+            if (replica->kill_reason)   //  ordered killed before its pid was known
+                tr__procs_kill (pool->procs, replica->pid);
             break;
         case TR__PROC_DIED: s_child_died (self, pool, index, event.status); break;
         case TR__PROC_MALFORMED:
@@ -463,8 +483,10 @@ s_on_stats (tr_actor_t *self, void *state, const tr_msg_t *msg)
     tr_process_stats_t stats = pool->stats;
     stats.in_flight = pool->flight_count - pool->queued;
     stats.queued = pool->queued;
-    for (int i = 0; i < pool->replica_count; i++)
+    for (int i = 0; i < pool->active; i++)
         stats.replicas_ready += pool->replicas[i].state == S_READY;
+    for (int i = pool->active; i < pool->replica_count; i++)
+        stats.spares_ready += pool->replicas[i].state == S_READY;
     return tr_reply (self, msg, &stats, sizeof stats);
 }
 
@@ -473,7 +495,7 @@ s_on_pids (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_pool_t *pool = state;
     int32_t pids[256];
-    int count = pool->replica_count < 256 ? pool->replica_count : 256;
+    int count = pool->active < 256 ? pool->active : 256;
     for (int i = 0; i < count; i++)
         pids[i] = pool->replicas[i].state == S_DEAD ? 0 : (int32_t) pool->replicas[i].pid;
     return tr_reply (self, msg, pids, (size_t) count * sizeof pids[0]);
@@ -516,7 +538,8 @@ s_init (tr_actor_t *self, void *state, const void *arg, size_t arg_size)
     pool->spec = args.spec;
     pool->procs = args.procs;
     pool->label = pool->spec.behaviour ? pool->spec.behaviour : pool->spec.command;
-    pool->replica_count = pool->spec.replicas;
+    pool->active = pool->spec.replicas;
+    pool->replica_count = pool->active + (pool->spec.spares > 0 ? pool->spec.spares : 0);
     pool->replicas = tr__calloc ((size_t) pool->replica_count * sizeof (s_replica_t));
     pool->restarts_at =
         tr__calloc (((size_t) pool->spec.restart_intensity + 1) * sizeof (uint64_t));
@@ -582,7 +605,7 @@ tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref
     if (!rt || !spec || !ref || (spec->arg_size && !spec->arg) || spec->replicas < 0
         || spec->max_retries < 0 || spec->heartbeat_ms < 0 || spec->heartbeat_timeout_ms < 0
         || spec->cpu_limit_s < 0 || spec->restart_intensity < 0 || spec->restart_period_ms < 0
-        || spec->replicas > 256 || spec->arg_size > 60000)
+        || spec->replicas > 256 || spec->spares > 16 || spec->arg_size > 60000)
         return TR_EINVAL;
     *ref = TR_REF_NONE;
     if (!rt->procs)
@@ -602,6 +625,7 @@ tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref
         copy->arg = bytes;
     }
     copy->replicas = spec->replicas ? spec->replicas : 1;
+    copy->spares = spec->spares ? spec->spares : 1;
     copy->max_retries = spec->max_retries ? spec->max_retries : 3;
     copy->heartbeat_ms = spec->heartbeat_ms ? spec->heartbeat_ms : 100;
     copy->heartbeat_timeout_ms = spec->heartbeat_timeout_ms ? spec->heartbeat_timeout_ms : 1000;

@@ -438,7 +438,11 @@ typedef struct {
     const char *command;
     const void *arg;  //  init argument for every replica, copied
     size_t arg_size;
-    int replicas;              //  children (default 1)
+    int replicas;  //  children serving (default 1)
+    //  Warm standby children, started and connected but idle: one takes a
+    //  dead child's place at once, so a restart costs no fork and no start-up
+    //  (default 1; TR_NO_SPARES for none).
+    int spares;
     int max_retries;           //  crashes one message may cause (default 3)
     size_t memory_limit;       //  resident bytes per child; over it: killed (0 = none)
     int cpu_limit_s;           //  CPU seconds per child (RLIMIT_CPU; 0 = none)
@@ -466,8 +470,11 @@ typedef struct {
     uint64_t in_flight;    //  sent, not yet answered
     uint64_t queued;       //  waiting for a ready child
     int replicas_ready;
+    int spares_ready;
     int last_exit_reason;  //  why the last child ended
 } tr_process_stats_t;
+
+#define TR_NO_SPARES (-1)
 
 //  Snapshot a pool's figures. 0 or a tr_call error.
 TR_EXPORT int tr_process_stats (tr_runtime_t *rt, tr_ref_t pool, tr_process_stats_t *stats);
