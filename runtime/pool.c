@@ -384,7 +384,7 @@ s_on_event (tr_actor_t *self, void *state, const tr_msg_t *msg)
             replica->pid = event.pid;
             if (replica->state == S_FORKING)
                 replica->state = S_STARTING;
-            if (replica->kill_reason)   //  ordered killed before its pid was known
+            if (replica->kill_reason)  //  ordered killed before its pid was known
                 tr__procs_kill (pool->procs, replica->pid);
             break;
         case TR__PROC_DIED: s_child_died (self, pool, index, event.status); break;
@@ -600,20 +600,31 @@ TR__HIDDEN int tr__spawn_on (tr_runtime_t *rt, uint32_t thread, const char *beha
                              const void *arg, size_t arg_size, const char *name, tr_ref_t *ref);
 
 int
-tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref)
+tr__pool_check (tr_runtime_t *rt, const tr_process_spec_t *spec)
 {
-    if (!rt || !spec || !ref || (spec->arg_size && !spec->arg) || spec->replicas < 0
-        || spec->max_retries < 0 || spec->heartbeat_ms < 0 || spec->heartbeat_timeout_ms < 0
-        || spec->cpu_limit_s < 0 || spec->restart_intensity < 0 || spec->restart_period_ms < 0
-        || spec->replicas > 256 || spec->spares > 16 || spec->arg_size > 60000)
+    if (!spec || (spec->arg_size && !spec->arg) || spec->replicas < 0 || spec->max_retries < 0
+        || spec->heartbeat_ms < 0 || spec->heartbeat_timeout_ms < 0 || spec->cpu_limit_s < 0
+        || spec->restart_intensity < 0 || spec->restart_period_ms < 0 || spec->replicas > 256
+        || spec->spares > 16 || spec->arg_size > 60000)
         return TR_EINVAL;
-    *ref = TR_REF_NONE;
-    if (!rt->procs)
+    if (rt && !rt->procs)
         return TR_ENOTSUP;
     if (spec->command && (spec->behaviour || !spec->command[0] || strlen (spec->command) > 511))
         return TR_EINVAL;
     if (!spec->command && (!spec->behaviour || !tr__behaviour_find (spec->behaviour)))
         return TR_EUNKNOWN_BEHAVIOUR;
+    return 0;
+}
+
+size_t
+tr__pool_arg_size (void)
+{
+    return sizeof (s_pool_arg_t);
+}
+
+void
+tr__pool_arg_make (tr_runtime_t *rt, const tr_process_spec_t *spec, void *arg_out)
+{
     s_pool_arg_t arg = {*spec, rt->procs};
     tr_process_spec_t *copy = &arg.spec;
     copy->behaviour = spec->behaviour ? tr__strdup (spec->behaviour) : NULL;
@@ -631,14 +642,35 @@ tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref
     copy->heartbeat_timeout_ms = spec->heartbeat_timeout_ms ? spec->heartbeat_timeout_ms : 1000;
     copy->restart_intensity = spec->restart_intensity ? spec->restart_intensity : 10;
     copy->restart_period_ms = spec->restart_period_ms ? spec->restart_period_ms : 10000;
-    int rc = tr__spawn_on (rt, rt->threads, "tr.process_pool", &arg, sizeof arg, spec->name, ref);
+    memcpy (arg_out, &arg, sizeof arg);
+}
+
+void
+tr__pool_arg_free (void *arg_in)
+{
+    s_pool_arg_t arg;
+    memcpy (&arg, arg_in, sizeof arg);
+    tr__free ((void *) arg.spec.behaviour);
+    tr__free ((void *) arg.spec.command);
+    tr__free ((void *) arg.spec.name);
+    tr__free ((void *) arg.spec.arg);
+}
+
+int
+tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref)
+{
+    if (!rt || !ref)
+        return TR_EINVAL;
+    *ref = TR_REF_NONE;
+    int rc = tr__pool_check (rt, spec);
+    if (rc)
+        return rc;
+    s_pool_arg_t arg;
+    tr__pool_arg_make (rt, spec, &arg);
+    rc = tr__spawn_on (rt, rt->threads, "tr.process_pool", &arg, sizeof arg, spec->name, ref);
     if (rc != 0) {
-        if (rc != TR_EINIT) {
-            tr__free ((void *) copy->behaviour);
-            tr__free ((void *) copy->command);
-            tr__free ((void *) copy->name);
-            tr__free ((void *) copy->arg);
-        }
+        if (rc != TR_EINIT)
+            tr__pool_arg_free (&arg);
         return rc;
     }
     //  Wait (bounded) until every child said hello, so the first request
@@ -647,7 +679,7 @@ tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref
         tr_process_stats_t stats;
         if (tr_process_stats (rt, *ref, &stats) != 0)
             return TR_EINIT;
-        if (stats.replicas_ready >= copy->replicas)
+        if (stats.replicas_ready >= arg.spec.replicas)
             return 0;
         usleep (1000);
     }

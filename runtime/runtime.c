@@ -652,6 +652,19 @@ tr__spawn_on (tr_runtime_t *self, uint32_t thread, const char *behaviour_name, c
 }
 
 int
+tr__spawn_on_from (tr__sched_t *sched, uint32_t thread, const char *behaviour_name, const void *arg,
+                   size_t arg_size, const char *name, tr_ref_t monitor_by, tr_ref_t *ref)
+{
+    tr_runtime_t *self = sched->rt;
+    const tr__behaviour_t *behaviour = tr__behaviour_find (behaviour_name);
+    if (!behaviour || thread >= self->sched_count)
+        return TR_EINVAL;
+    tr_spawn_opts_t opts = {.name = name};
+    return s_spawn_remote (self, sched, thread, behaviour, arg, arg_size, &opts, false, monitor_by,
+                           ref);
+}
+
+int
 tr__spawn_local (tr__sched_t *sched, const char *behaviour_name, const void *arg, size_t arg_size,
                  const tr_spawn_opts_t *opts, tr_ref_t monitor_by, tr_ref_t *ref)
 {

@@ -106,6 +106,18 @@ TR__HIDDEN int tr__spawn_local (tr__sched_t *sched, const char *behaviour, const
 //  Built-in behaviours of the runtime (dead letters, supervisors, pools).
 TR__HIDDEN void tr__builtin_register (void);
 TR__HIDDEN void tr__pool_register (void);
+//  Process pools (pool.c): check a spec (rt NULL: without the zygote check),
+//  build the init argument of "tr.process_pool" (it owns the copies), free
+//  one that never reached a pool.
+TR__HIDDEN int tr__pool_check (tr_runtime_t *rt, const tr_process_spec_t *spec);
+TR__HIDDEN size_t tr__pool_arg_size (void);
+TR__HIDDEN void tr__pool_arg_make (tr_runtime_t *rt, const tr_process_spec_t *spec, void *arg);
+TR__HIDDEN void tr__pool_arg_free (void *arg);
+//  Spawn from an actor onto scheduler `thread` (the process manager's
+//  included), asynchronously; monitor_by (optional) gets its DOWN.
+TR__HIDDEN int tr__spawn_on_from (tr__sched_t *sched, uint32_t thread, const char *behaviour,
+                                  const void *arg, size_t arg_size, const char *name,
+                                  tr_ref_t monitor_by, tr_ref_t *ref);
 //  Spawn from a host thread onto scheduler `thread` (the process manager's
 //  included); waits for init.
 TR__HIDDEN int tr__spawn_on (tr_runtime_t *rt, uint32_t thread, const char *behaviour,

@@ -74,6 +74,21 @@ s_child_spec_copy (tr_child_spec_t *into, const tr_child_spec_t *from)
         into->arg = arg;
     }
     into->supervisor = from->supervisor ? tr__supervisor_spec_copy (from->supervisor) : NULL;
+    into->process = NULL;
+    if (from->process) {
+        tr_process_spec_t *process = tr__alloc (sizeof *process);
+        *process = *from->process;
+        process->behaviour = s_strdup_or_null (from->process->behaviour);
+        process->command = s_strdup_or_null (from->process->command);
+        process->name = NULL;  //  the child spec's name is the one registered
+        process->arg = NULL;
+        if (from->process->arg_size) {
+            void *arg = tr__alloc (from->process->arg_size);
+            memcpy (arg, from->process->arg, from->process->arg_size);
+            process->arg = arg;
+        }
+        into->process = process;
+    }
 }
 
 static void
@@ -85,6 +100,12 @@ s_child_spec_free (tr_child_spec_t *spec)
     tr__free ((void *) spec->arg);
     if (spec->supervisor)
         s_spec_free ((tr_supervisor_spec_t *) spec->supervisor);
+    if (spec->process) {
+        tr__free ((void *) spec->process->behaviour);
+        tr__free ((void *) spec->process->command);
+        tr__free ((void *) spec->process->arg);
+        tr__free ((void *) spec->process);
+    }
 }
 
 tr_supervisor_spec_t *
@@ -165,6 +186,14 @@ tr__supervisor_spec_check (const tr_supervisor_spec_t *spec, char *why, size_t w
             if (rc)
                 return rc;
         }
+        else if (child->process) {
+            int rc = tr__pool_check (NULL, child->process);
+            if (rc) {
+                snprintf (why, why_size, "child '%s': bad process spec (%s)", child->id,
+                          tr_strerror (rc));
+                return rc;
+            }
+        }
         else if (!child->behaviour || !tr__behaviour_find (child->behaviour)) {
             snprintf (why, why_size, "child '%s': unknown behaviour '%s'", child->id,
                       child->behaviour ? child->behaviour : "(none)");
@@ -205,6 +234,21 @@ s_start (tr_actor_t *self, s_supervisor_t *sup, size_t index)
         rc = tr_actor_spawn (self, "tr.supervisor", &arg, sizeof arg, &opts, &child->ref);
         if (rc != 0 && rc != TR_EINIT)
             tr__supervisor_spec_free (&arg.spec);  //  never reached its init
+    }
+    else if (child->spec.process) {
+        //  A process pool lives on the process manager's thread.
+        tr_runtime_t *rt = tr_actor_runtime (self);
+        rc = rt->procs ? tr__pool_check (rt, child->spec.process) : TR_ENOTSUP;
+        if (rc == 0) {
+            void *arg = tr__alloc (tr__pool_arg_size ());
+            tr__pool_arg_make (rt, child->spec.process, arg);
+            rc = tr__spawn_on_from (self->sched, rt->threads, "tr.process_pool", arg,
+                                    tr__pool_arg_size (), child->spec.name, tr_self (self),
+                                    &child->ref);
+            if (rc != 0)
+                tr__pool_arg_free (arg);
+            tr__free (arg);
+        }
     }
     else
         rc = tr_actor_spawn (self, child->spec.behaviour, child->spec.arg, child->spec.arg_size,

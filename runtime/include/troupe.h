@@ -351,6 +351,10 @@ typedef struct {
     const char *name;                        //  registered name, moved to each incarnation
     int thread;                              //  placement, as tr_spawn_opts_t.thread
     const tr_supervisor_spec_t *supervisor;  //  a nested supervisor instead
+    //  A process pool instead (see "Process actors"): its memory and CPU
+    //  limits, heartbeat interval and timeout are in there. The pool fails
+    //  (TR_EESCALATED) when its own children restart too often.
+    const struct tr_process_spec *process;
 } tr_child_spec_t;
 
 struct tr_supervisor_spec {
@@ -429,7 +433,7 @@ TR_EXPORT int tr_supervisor_restarts (tr_runtime_t *rt, tr_ref_t supervisor,
 //  then they are dead-lettered as TR_EPOISON (requests get that error).
 //  See docs/supervision.md and docs/protocol.md.
 
-typedef struct {
+typedef struct tr_process_spec {
     const char *behaviour;  //  registered before tr_runtime_new; or
     //  a program in any language, run as `/bin/sh -c command` with
     //  TROUPE_ENDPOINT, TROUPE_REPLICA, TROUPE_HEARTBEAT_MS and

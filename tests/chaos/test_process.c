@@ -58,7 +58,7 @@ s_hang (tr_actor_t *self, void *state, const tr_msg_t *msg)
     (void) msg;
     while (true)
         pause ();
-    return 0;   //  not reached
+    return 0;  //  not reached
 }
 
 //  Touch 256 MiB and hold it.
@@ -74,7 +74,7 @@ s_hog (tr_actor_t *self, void *state, const tr_msg_t *msg)
         block[at] = 1;
     while (true)
         pause ();
-    return 0;   //  not reached
+    return 0;  //  not reached
 }
 
 //  "poison" crashes the child; anything else is echoed.
@@ -395,6 +395,69 @@ test_poison_among_good (void)
     tr_runtime_destroy (&rt);
 }
 
+//  A pool under a supervisor: when its children restart too often the pool
+//  fails, and the supervisor starts a new pool that serves again.
+static void
+test_supervised_pool (void)
+{
+    tr_runtime_t *rt = s_runtime ();
+    tr_process_spec_t process = {.behaviour = "t.worker",
+                                 .restart_intensity = 2,
+                                 .restart_period_ms = 60000,
+                                 .spares = TR_NO_SPARES};
+    tr_child_spec_t children[] = {{.id = "workers", .process = &process, .name = "workers"}};
+    tr_supervisor_spec_t spec = {.children = children, .child_count = 1};
+    tr_ref_t sup;
+    TR_CHECK (tr_supervisor_start (rt, &spec, NULL, &sup));
+    tr_ref_t first = TR_REF_NONE;
+    for (int tries = 0; tries < 200 && !first; tries++) {
+        first = tr_whereis (rt, "workers");
+        if (!first)
+            usleep (5000);
+    }
+    TR_ASSERT (first);
+    char *reply = NULL;
+    size_t size = 0;
+    int rc = TR_ETIMEDOUT;
+    for (int tries = 0; tries < 100 && rc != 0; tries++)
+        rc = tr_call (rt, first, tr_type ("t.echo"), "a", 1, 1000, NULL, NULL);
+    TR_CHECK (rc);
+    //  Three child deaths: past the pool's intensity of two.
+    for (int kills = 0; kills < 3; kills++) {
+        int pids[1] = {0};
+        size_t count = 0;
+        for (int tries = 0; tries < 200 && pids[0] <= 0; tries++) {
+            if (tr_process_pids (rt, first, pids, 1, &count) != 0)
+                break;
+            if (pids[0] <= 0)
+                usleep (5000);
+        }
+        if (pids[0] > 0)
+            kill (pids[0], SIGKILL);
+        usleep (50000);
+    }
+    tr_ref_t second = TR_REF_NONE;
+    for (int tries = 0; tries < 400; tries++) {
+        second = tr_whereis (rt, "workers");
+        if (second && second != first)
+            break;
+        usleep (5000);
+    }
+    TR_ASSERT (second && second != first);
+    rc = TR_ETIMEDOUT;
+    for (int tries = 0; tries < 100 && rc != 0; tries++)
+        rc = tr_call (rt, second, tr_type ("t.echo"), "b", 1, 1000, (void **) &reply, &size);
+    TR_CHECK (rc);
+    TR_ASSERT (size == 1 && reply[0] == 'b');
+    tr_free (reply);
+    tr_child_info_t info[1];
+    size_t count = 0;
+    TR_CHECK (tr_supervisor_children (rt, sup, info, 1, &count));
+    TR_ASSERT_EQ_INT ((int) info[0].restarts, 1);
+    TR_ASSERT_EQ_INT (info[0].last_reason, TR_EESCALATED);
+    tr_runtime_destroy (&rt);
+}
+
 //  Destroy leaves no child, no zombie, no run directory.
 static void
 test_nothing_left (void)
@@ -473,6 +536,7 @@ main (void)
     test_hang ();
     test_memory_limit ();
     test_crash_every_message ();
+    test_supervised_pool ();
     test_nothing_left ();
     TR_PASS ();
     return 0;
