@@ -140,7 +140,7 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
             msg->from = S_PARENT;
             msg->corr = wire.corr;
             msg->type = tr_type (wire.type);
-            msg->flags = (uint16_t) (msg->flags | (wire.flags & TR_MSG_REQUEST));
+            msg->flags = (uint16_t) (msg->flags | (wire.flags & (TR_MSG_REQUEST | TR_MSG_SHM)));
             if (wire.size)
                 memcpy (msg->data, payload, wire.size);
             tr_free (payload);

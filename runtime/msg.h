@@ -122,9 +122,14 @@ tr__msg_new (tr__msg_pool_t *pool, size_t size)
     return msg;
 }
 
+TR__HIDDEN void tr__shm_payload_release (const void *data, size_t size);
+
 static inline void
 tr__msg_free (tr__msg_pool_t *pool, tr__msg_t *msg)
 {
+    //  A shared-memory handle holds a reference until its message is done.
+    if (msg->flags & TR_MSG_SHM)
+        tr__shm_payload_release (msg->data, msg->size);
     if (msg->flags & TR__MSG_POOLED) {
         if (pool && pool->count < TR__MSG_POOL_MAX) {
             msg->next = pool->free_list;

@@ -7,6 +7,7 @@
 #include "registry.h"
 #include "runtime.h"
 #include "sched.h"
+#include "shm.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -159,7 +160,7 @@ s_dispatch (s_pool_t *pool, s_flight_t *flight)
     s_replica_t *replica = &pool->replicas[index];
     const tr__msg_t *msg = flight->msg;
     tr__wire_t wire = {.kind = TR__WIRE_MSG,
-                       .flags = msg->flags & TR_MSG_REQUEST,
+                       .flags = msg->flags & (TR_MSG_REQUEST | TR_MSG_SHM),
                        .corr = flight->corr,
                        .size = msg->size};
     const char *type = tr_type_name (msg->type);
@@ -515,9 +516,12 @@ s_on_message (tr_actor_t *self, void *state, const tr_msg_t *msg)
     copy->from = msg->from;
     copy->corr = msg->corr;
     copy->type = msg->type;
-    copy->flags = (uint16_t) (copy->flags | (msg->flags & TR_MSG_REQUEST));
+    copy->flags = (uint16_t) (copy->flags | (msg->flags & (TR_MSG_REQUEST | TR_MSG_SHM)));
     if (msg->size)
         memcpy (copy->data, msg->data, msg->size);
+    //  The held copy keeps the segment alive until a child answers.
+    if (msg->flags & TR_MSG_SHM)
+        tr__shm_payload_retain (copy->data, copy->size);
     flight->msg = copy;
     //  The request is answered by whichever child replies, later.
     self->sched->current_corr = 0;

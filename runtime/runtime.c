@@ -493,9 +493,19 @@ tr_call (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *data, size
         return TR_EINVAL;
     if (size > self->options.max_payload)
         return tr__refuse_oversized (self, NULL, TR_REF_NONE, to, type, size);
-    s_wait_for_space (self, to);
     tr__msg_t *msg = s_message (NULL, to, type, data, size);
     msg->flags |= TR_MSG_REQUEST;
+    return tr__call_msg (self, msg, timeout_ms, reply, reply_size);
+}
+
+int
+tr__call_msg (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, void **reply, size_t *reply_size)
+{
+    if (reply)
+        *reply = NULL;
+    if (reply_size)
+        *reply_size = 0;
+    s_wait_for_space (self, msg->to);
     tr__msg_t *answer = NULL;
     int rc = s_host_request (self, msg, timeout_ms, &answer);
     if (rc == 0 && answer && answer->size && reply) {

@@ -91,6 +91,9 @@ TR__HIDDEN void tr__reply_error_to (tr_runtime_t *rt, tr__sched_t *sched, tr_ref
                                     uint64_t corr, int code);
 //  Hand a message addressed to a host waiter to it (takes msg).
 TR__HIDDEN void tr__waiter_deliver (tr_runtime_t *rt, tr__sched_t *sched, tr__msg_t *msg);
+//  The request/reply of tr_call for a message already built (takes msg).
+TR__HIDDEN int tr__call_msg (tr_runtime_t *rt, tr__msg_t *msg, int timeout_ms, void **reply,
+                             size_t *reply_size);
 //  Wake host senders blocked on a full TR_OVERFLOW_BLOCK mailbox.
 TR__HIDDEN void tr__space_available (tr_runtime_t *rt);
 //  Whether ref names an actor that has not died (a hint from any thread).

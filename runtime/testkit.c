@@ -3,6 +3,7 @@
 #include "log.h"
 #include "registry.h"
 #include "runtime.h"
+#include "shm.h"
 
 #include <string.h>
 
@@ -29,6 +30,8 @@ s_probe_record (tr_actor_t *self, void *state, const tr_msg_t *msg)
     copy->corr = msg->corr;
     if (msg->size)
         memcpy (copy->data, msg->data, msg->size);
+    if (msg->flags & TR_MSG_SHM)
+        tr__shm_payload_retain (copy->data, copy->size);  //  the copy holds one too
     if (probe->tail)
         probe->tail->next = copy;
     else

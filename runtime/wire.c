@@ -36,7 +36,7 @@ tr__wire_parse (const void *head, size_t head_size, const void *type, size_t typ
     if (wire->kind < TR__WIRE_HELLO || wire->kind > TR__WIRE_ACK)
         return TR_EMALFORMED;
     wire->flags = (uint32_t) s_get (bytes + 4, 4);
-    if (wire->flags & ~(uint32_t) (TR_MSG_REQUEST | TR_MSG_REPLY | TR_MSG_ERROR))
+    if (wire->flags & ~(uint32_t) (TR_MSG_REQUEST | TR_MSG_REPLY | TR_MSG_ERROR | TR_MSG_SHM))
         return TR_EMALFORMED;
     wire->corr = s_get (bytes + 8, 8);
     wire->to = s_get (bytes + 16, 8);

@@ -105,6 +105,7 @@ typedef struct {
 #define TR_MSG_REQUEST 0x1u  //  the sender waits for a reply
 #define TR_MSG_REPLY   0x2u  //  this is a reply (continuations only)
 #define TR_MSG_ERROR   0x4u  //  an error reply: data holds an int32 code
+#define TR_MSG_SHM     0x8u  //  data is a shared-memory handle: see tr_shm_open
 
 //  Payload of TR_TYPE_DOWN (monitors) and TR_TYPE_EXIT (trapped links).
 typedef struct {
@@ -486,6 +487,37 @@ TR_EXPORT int tr_process_stats (tr_runtime_t *rt, tr_ref_t pool, tr_process_stat
 //  pids[0..max); *count is how many replicas the pool has.
 TR_EXPORT int tr_process_pids (tr_runtime_t *rt, tr_ref_t pool, int *pids, size_t max,
                                size_t *count);
+
+//  ---------------------------------------------------------------------
+//  Shared memory: large payloads between the node and its process actors
+//  (or its own actors) without a copy.
+//
+//  A segment is a memfd (mode 0600). A message made by tr_send_shm carries
+//  a small handle and holds its own reference until the message is done
+//  with (handled, or answered by a process actor); a receiver maps the
+//  segment read-only with tr_shm_open. The memory goes back to the system
+//  when the last reference, mapping or holder process is gone.
+
+typedef struct tr_shm tr_shm_t;
+
+//  A new writable segment of size bytes (zeroed), one reference. NULL on
+//  failure (logged).
+TR_EXPORT tr_shm_t *tr_shm_new (size_t size);
+TR_EXPORT void *tr_shm_data (tr_shm_t *self);
+TR_EXPORT size_t tr_shm_size (tr_shm_t *self);
+//  Drop this reference (unmaps when it is the last here). NULL-safe.
+TR_EXPORT void tr_shm_release (tr_shm_t **self_p);
+//  Map the segment msg carries (msg->flags & TR_MSG_SHM), read-only, with a
+//  reference of its own. NULL when it carries none or the holder is gone.
+TR_EXPORT tr_shm_t *tr_shm_open (const tr_msg_t *msg);
+//  Send shm by handle from a handler / from a host thread; the message
+//  takes its own reference (shm stays yours). Same returns as tr_send /
+//  tr_runtime_send.
+TR_EXPORT int tr_send_shm (tr_actor_t *self, tr_ref_t to, tr_type_t type, tr_shm_t *shm);
+TR_EXPORT int tr_runtime_send_shm (tr_runtime_t *rt, tr_ref_t to, tr_type_t type, tr_shm_t *shm);
+//  Request/reply with a segment from a host thread (see tr_call).
+TR_EXPORT int tr_call_shm (tr_runtime_t *rt, tr_ref_t to, tr_type_t type, tr_shm_t *shm,
+                           int timeout_ms, void **reply, size_t *reply_size);
 
 //  ---------------------------------------------------------------------
 //  Metrics
