@@ -22,7 +22,7 @@ CONFIGURE = $(CMAKE) -S . -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTR_WERROR=$(WERROR)
 
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-TSAN_ENV = TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1"
+TSAN_ENV = TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 die_after_fork=0"
 
 #  C sources that clang-format owns.
 FORMAT_DIRS  := runtime actors kernels cli tests examples

@@ -24,6 +24,7 @@ typedef struct {
     uint32_t in_flight;
     uint64_t last_seen_ns;
     int kill_reason;  //  why we killed it, 0 if it died on its own
+    int bye_reason;   //  the reason its BYE gave, if any
 } s_replica_t;
 
 //  A message held until a child answers it.
@@ -135,8 +136,13 @@ s_fork (tr_actor_t *self, s_pool_t *pool, int index)
               pool->spec.command ? pool->spec.command : "");
     snprintf (args.endpoint, sizeof args.endpoint, "%s", tr__procs_endpoint (pool->procs));
     replica->last_seen_ns = tr__now_ns ();
-    if (tr__procs_fork (pool->procs, &args, pool->spec.arg) != 0)
+    if (tr__procs_fork (pool->procs, &args, pool->spec.arg) != 0) {
+        //  No zygote to ask: the child is dead at birth (restarts then run
+        //  into the intensity and the pool fails, rather than wait forever).
         tr__error ("pool", "%s: cannot ask the zygote for a child", pool->label);
+        tr__proc_event_t event = {.kind = TR__PROC_FORKED, .replica = replica->id};
+        tr_send (self, tr_self (self), tr_type ("tr.proc.event"), &event, sizeof event);
+    }
 }
 
 static int
@@ -144,7 +150,7 @@ s_pick (s_pool_t *pool)
 {
     int best = -1;
     for (int i = 0; i < pool->active; i++)
-        if (pool->replicas[i].state == S_READY
+        if (pool->replicas[i].state == S_READY && !pool->replicas[i].kill_reason
             && (best < 0 || pool->replicas[i].in_flight < pool->replicas[best].in_flight))
             best = i;
     return best;
@@ -246,6 +252,8 @@ s_exit_reason (const s_replica_t *replica, int status)
 {
     if (replica->kill_reason)
         return replica->kill_reason;
+    if (replica->bye_reason)
+        return replica->bye_reason;
     if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
         return 0;
     return TR_ECRASHED;
@@ -348,6 +356,16 @@ s_kill (s_pool_t *pool, s_replica_t *replica, int reason)
     tr__procs_kill (pool->procs, replica->pid);
 }
 
+//  A child broke the protocol: counted, logged, killed and replaced; the
+//  node stays healthy and what it held is redelivered.
+static void
+s_violation (s_pool_t *pool, s_replica_t *replica, const char *what)
+{
+    pool->stats.malformed++;
+    tr__warn ("pool", "%s: child %d sent %s: replacing it", pool->label, (int) replica->pid, what);
+    s_kill (pool, replica, TR_EMALFORMED);
+}
+
 //  --------------------------------------------------------------------------
 //  The behaviour
 
@@ -395,18 +413,40 @@ s_on_event (tr_actor_t *self, void *state, const tr_msg_t *msg)
             break;
         case TR__PROC_WIRE:
             switch (event.wire.kind) {
-                case TR__WIRE_HELLO:
+                case TR__WIRE_HELLO: {
+                    uint64_t hello[2];
+                    if (event.wire.size != sizeof hello) {
+                        s_violation (pool, replica, "a bad HELLO");
+                        break;
+                    }
                     replica->state = S_READY;
                     s_flush_queue (pool);
                     break;
+                }
                 case TR__WIRE_HEARTBEAT: break;
-                case TR__WIRE_BYE: break;  //  its exit follows
+                case TR__WIRE_BYE: {
+                    //  Its exit follows; keep the reason it gives (init failed).
+                    int32_t reason = 0;
+                    if (event.wire.size == sizeof reason)
+                        memcpy (&reason, payload, sizeof reason);
+                    if (!replica->kill_reason && reason < 0)
+                        replica->bye_reason = reason;
+                    break;
+                }
                 case TR__WIRE_ACK:
                 case TR__WIRE_MSG: {
                     bool answer =
                         event.wire.kind == TR__WIRE_ACK || (event.wire.flags & TR_MSG_REPLY);
                     if (!answer) {
-                        //  A child's own message to an actor of this node.
+                        //  A child's own message to an actor of this node: never
+                        //  to the pool itself, never a runtime type (no forged
+                        //  events, deaths or answers).
+                        if (event.wire.to == tr_self (self)
+                            || strncmp (event.wire.type, "tr.", 3) == 0
+                            || tr_type (event.wire.type) == TR_TYPE_NONE) {
+                            s_violation (pool, replica, "a message it may not send");
+                            break;
+                        }
                         tr__msg_t *out = tr__msg_new (&self->sched->pool, event.wire.size);
                         out->to = event.wire.to;
                         out->from = tr_self (self);
@@ -416,9 +456,22 @@ s_on_event (tr_actor_t *self, void *state, const tr_msg_t *msg)
                         tr__route (self->sched->rt, self->sched, out, false);
                         break;
                     }
+                    if (event.wire.corr == 0 || event.wire.corr >= pool->next_corr) {
+                        s_violation (pool, replica, "an answer to a message never sent");
+                        break;
+                    }
                     s_flight_t *flight = s_table_take (pool, event.wire.corr);
                     if (!flight) {
-                        pool->stats.duplicates++;  //  answered already
+                        pool->stats.duplicates++;  //  answered already (a redelivery)
+                        break;
+                    }
+                    //  Only the child holding it answers, and in kind: a reply
+                    //  for a request, an ACK for a one-way message.
+                    bool request = flight->msg->flags & TR_MSG_REQUEST;
+                    bool is_reply = event.wire.kind == TR__WIRE_MSG;
+                    if (flight->replica != index || request != is_reply) {
+                        s_table_put (pool, flight);
+                        s_violation (pool, replica, "an answer that does not match");
                         break;
                     }
                     if (flight->replica >= 0 && pool->replicas[flight->replica].in_flight)
@@ -613,7 +666,9 @@ tr__pool_check (tr_runtime_t *rt, const tr_process_spec_t *spec)
         return TR_EINVAL;
     if (rt && !rt->procs)
         return TR_ENOTSUP;
-    if (spec->command && (spec->behaviour || !spec->command[0] || strlen (spec->command) > 511))
+    //  A program gets no init argument (it has its environment instead).
+    if (spec->command
+        && (spec->behaviour || spec->arg_size || !spec->command[0] || strlen (spec->command) > 511))
         return TR_EINVAL;
     if (!spec->command && (!spec->behaviour || !tr__behaviour_find (spec->behaviour)))
         return TR_EUNKNOWN_BEHAVIOUR;

@@ -7,6 +7,7 @@
 #include "runtime.h"
 #include "sched.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,6 +50,29 @@ tr__procs_new (void)
     return self;
 }
 
+//  Remove the run directories of nodes that died without cleaning up
+//  (their pid is gone): node-<pid>-<n>/procs.
+static void
+s_remove_stale (const char *base)
+{
+    DIR *dir = opendir (base);
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir))) {
+        int pid = 0;
+        if (sscanf (entry->d_name, "node-%d-", &pid) != 1 || pid <= 0)
+            continue;
+        if (kill (pid, 0) == 0 || errno != ESRCH)
+            continue;    //  alive (or not ours to judge)
+        char path[512];  //  base (< 64) + a file name (< 256) + "/procs"
+        snprintf (path, sizeof path, "%s/%s/procs", base, entry->d_name);
+        unlink (path);
+        snprintf (path, sizeof path, "%s/%s", base, entry->d_name);
+        rmdir (path);
+    }
+    if (dir)
+        closedir (dir);
+}
+
 int
 tr__procs_bind (tr__procs_t *self, void *zmq_context, size_t max_payload)
 {
@@ -65,6 +89,7 @@ tr__procs_bind (tr__procs_t *self, void *zmq_context, size_t max_payload)
         tr__error ("procs", "%s is not a private directory of ours; refusing it", base);
         return TR_ESTOPPED;
     }
+    s_remove_stale (base);
     static _Atomic unsigned s_nodes;
     for (int attempt = 0; attempt < 100; attempt++) {
         snprintf (self->dir, sizeof self->dir, "%s/node-%d-%u", base, (int) getpid (),
@@ -186,7 +211,7 @@ tr__procs_replica_forget (tr__procs_t *self, uint64_t replica)
 int
 tr__procs_fork (tr__procs_t *self, const tr__child_args_t *args, const void *arg)
 {
-    return tr__zygote_fork (self->zygote, args, arg);
+    return self->zygote_gone ? TR_ESTOPPED : tr__zygote_fork (self->zygote, args, arg);
 }
 
 void
@@ -282,10 +307,20 @@ s_read_zygote (tr__procs_t *self, tr__sched_t *sched)
                                   .replica = child->replica};
         s_post (self, sched, child->pool, &event, NULL, 0);
     }
-    if (rc == TR_ESTOPPED) {
+    if (rc == TR_ESTOPPED && !self->zygote_gone) {
         self->zygote_gone = true;
         if (atomic_load (&sched->rt->state) == TR__RT_RUNNING)
             tr__error ("procs", "the zygote is gone: no process actor can start or restart");
+        //  Its children died with it (parent-death signal): tell their pools,
+        //  which then fail to restart them and give up.
+        for (size_t i = self->child_count; i-- > 0;) {
+            s_child_t child = self->children[i];
+            tr__proc_event_t event = {.kind = TR__PROC_DIED,
+                                      .pid = child.pid,
+                                      .status = SIGKILL,
+                                      .replica = child.replica};
+            s_post (self, sched, child.pool, &event, NULL, 0);
+        }
     }
 }
 

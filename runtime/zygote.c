@@ -111,6 +111,7 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
         _exit (1);
     int children = 0;
     bool closing = false;
+    pid_t zygote_pid = getpid ();
     while (!closing || children > 0) {
         struct pollfd items[2] = {{fd, POLLIN, 0}, {signal_fd, POLLIN, 0}};
         if (poll (items, closing ? 0 : 2, closing ? 10 : -1) < 0 && errno != EINTR)
@@ -142,7 +143,10 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
                 tr__zygote_event_t event = {TR__ZYGOTE_FORKED, args.replica, 0, 0};
                 pid_t pid = fork ();
                 if (pid == 0) {
+                    //  Die with the zygote; if it is already gone, go now.
                     prctl (PR_SET_PDEATHSIG, SIGKILL);
+                    if (getppid () != zygote_pid)
+                        _exit (0);
                     close (fd);
                     close (signal_fd);
                     sigprocmask (SIG_UNBLOCK, &mask, NULL);

@@ -458,6 +458,56 @@ test_supervised_pool (void)
     tr_runtime_destroy (&rt);
 }
 
+//  The zygote killed: its children die with it, and the pool that cannot
+//  restart them fails (DOWN with TR_EESCALATED) instead of going silent.
+static void
+test_zygote_killed (void)
+{
+    tr_runtime_t *rt = s_runtime ();
+    tr_process_spec_t spec = {.behaviour = "t.worker", .restart_intensity = 3};
+    tr_ref_t pool, watcher;
+    TR_CHECK (tr_process_start (rt, &spec, &pool));
+    TR_CHECK (tr_spawn (rt, "t.watcher", NULL, 0, NULL, &watcher));
+    TR_CHECK (tr_runtime_send (rt, watcher, tr_type ("t.watch"), &pool, sizeof pool));
+    //  Our only child process named troupe-zygote.
+    int zygote = 0;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc))) {
+        char path[300], line[256];
+        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            continue;
+        int pid = 0, ppid = 0;
+        char name[64] = "";
+        if (fgets (line, sizeof line, file)
+            && sscanf (line, "%d (%63[^)]) %*c %d", &pid, name, &ppid) == 3 && ppid == getpid ()
+            && strcmp (name, "troupe-zygote") == 0)
+            zygote = pid;
+        fclose (file);
+    }
+    if (proc)
+        closedir (proc);
+    TR_ASSERT (zygote > 0);
+    TR_ASSERT (kill (zygote, SIGKILL) == 0);
+    int32_t *answer = NULL;
+    size_t size = 0;
+    for (int tries = 0; tries < 300; tries++) {
+        tr_free (answer);
+        answer = NULL;
+        TR_CHECK (
+            tr_call (rt, watcher, tr_type ("t.reason"), NULL, 0, 1000, (void **) &answer, &size));
+        if (answer[0])
+            break;
+        usleep (10000);
+    }
+    TR_ASSERT (answer && answer[0]);
+    TR_ASSERT_EQ_INT (answer[1], TR_EESCALATED);
+    tr_free (answer);
+    tr_runtime_destroy (&rt);
+}
+
 //  Destroy leaves no child, no zombie, no run directory.
 static void
 test_nothing_left (void)
@@ -537,6 +587,7 @@ main (void)
     test_memory_limit ();
     test_crash_every_message ();
     test_supervised_pool ();
+    test_zygote_killed ();
     test_nothing_left ();
     TR_PASS ();
     return 0;
