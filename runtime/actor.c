@@ -57,6 +57,62 @@ s_list_add (tr_ref_t **list, uint32_t *count, uint32_t *capacity, tr_ref_t ref)
     (*list)[(*count)++] = ref;
 }
 
+static uint32_t
+s_pending_slot (tr__actor_ext_t *ext, uint64_t corr)
+{
+    uint32_t mask = ext->pending_capacity - 1;
+    uint32_t at = (uint32_t) ((corr * 0x9E3779B97F4A7C15ULL) >> 32) & mask;
+    while (ext->pending[at].corr && ext->pending[at].corr != corr)
+        at = (at + 1) & mask;
+    return at;
+}
+
+void
+tr__pending_put (tr__actor_ext_t *ext, const tr__pending_t *entry)
+{
+    if ((ext->pending_count + 1) * 2 > ext->pending_capacity) {
+        tr__pending_t *old = ext->pending;
+        uint32_t old_capacity = ext->pending_capacity;
+        ext->pending_capacity = old_capacity ? old_capacity * 2 : 8;
+        ext->pending = tr__calloc (ext->pending_capacity * sizeof (tr__pending_t));
+        for (uint32_t i = 0; i < old_capacity; i++)
+            if (old[i].corr)
+                ext->pending[s_pending_slot (ext, old[i].corr)] = old[i];
+        tr__free (old);
+    }
+    ext->pending[s_pending_slot (ext, entry->corr)] = *entry;
+    ext->pending_count++;
+}
+
+tr__pending_t *
+tr__pending_find (tr__actor_ext_t *ext, uint64_t corr)
+{
+    if (!ext->pending_capacity)
+        return NULL;
+    tr__pending_t *entry = &ext->pending[s_pending_slot (ext, corr)];
+    return entry->corr ? entry : NULL;
+}
+
+bool
+tr__pending_take (tr__actor_ext_t *ext, uint64_t corr, tr__pending_t *entry)
+{
+    tr__pending_t *found = tr__pending_find (ext, corr);
+    if (!found)
+        return false;
+    *entry = *found;
+    found->corr = 0;
+    ext->pending_count--;
+    //  Re-seat the run after the hole (linear-probing deletion).
+    uint32_t mask = ext->pending_capacity - 1;
+    for (uint32_t at = (uint32_t) (found - ext->pending + 1) & mask; ext->pending[at].corr;
+         at = (at + 1) & mask) {
+        tr__pending_t moved = ext->pending[at];
+        ext->pending[at].corr = 0;
+        ext->pending[s_pending_slot (ext, moved.corr)] = moved;
+    }
+    return true;
+}
+
 void
 tr__actor_watch (tr_actor_t *self, tr_ref_t monitor)
 {
@@ -142,17 +198,13 @@ tr__actor_complete (tr__sched_t *sched, tr_actor_t *actor, uint64_t corr, int rc
                     const tr__msg_t *reply)
 {
     tr__actor_ext_t *ext = actor->ext;
-    uint32_t i = 0;
-    while (ext && i < ext->pending_count && ext->pending[i].corr != corr)
-        i++;
-    if (!ext || i == ext->pending_count) {
+    tr__pending_t pending;
+    if (!ext || !tr__pending_take (ext, corr, &pending)) {
         //  Its deadline passed (or the continuation is gone): drop, count.
         if (reply)
             atomic_fetch_add (&sched->rt->late_replies, 1);
         return;
     }
-    tr__pending_t pending = ext->pending[i];
-    ext->pending[i] = ext->pending[--ext->pending_count];
     if (reply && pending.timer_id)
         tr__timers_cancel (&sched->timers, pending.timer_id, tr__actor_ref (actor, sched->index));
     if (!pending.fn)

@@ -44,7 +44,9 @@ typedef struct {
     uint32_t monitor_count, monitor_capacity;
     tr_ref_t *links;
     uint32_t link_count, link_capacity;
-    tr__pending_t *pending;  //  this actor's requests awaiting replies
+    //  This actor's requests awaiting replies: open addressing by corr (0 =
+    //  empty slot), capacity a power of two, at most half full.
+    tr__pending_t *pending;
     uint32_t pending_count, pending_capacity;
 } tr__actor_ext_t;
 
@@ -92,6 +94,11 @@ TR__HIDDEN uint32_t tr__actor_run (tr__sched_t *sched, tr_actor_t *actor, uint32
 //  Stop actor now with reason: terminate, drain the mailbox, notify
 //  monitors and links, free the slot. Not from inside its own handler.
 TR__HIDDEN void tr__actor_exit (tr__sched_t *sched, tr_actor_t *actor, int reason);
+//  Pending requests: add one (corr != 0); find one (NULL if none); take one
+//  out (true and *entry when it was there).
+TR__HIDDEN void tr__pending_put (tr__actor_ext_t *ext, const tr__pending_t *entry);
+TR__HIDDEN tr__pending_t *tr__pending_find (tr__actor_ext_t *ext, uint64_t corr);
+TR__HIDDEN bool tr__pending_take (tr__actor_ext_t *ext, uint64_t corr, tr__pending_t *entry);
 //  Resolve a pending request of actor with a reply (msg) or an error (rc).
 TR__HIDDEN void tr__actor_complete (tr__sched_t *sched, tr_actor_t *actor, uint64_t corr, int rc,
                                     const tr__msg_t *reply);

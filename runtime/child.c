@@ -44,7 +44,7 @@ s_bridge (tr_runtime_t *rt, tr__msg_t *msg)
                        .to = msg->to & ~TR__REF_REMOTE,
                        .size = msg->size};
     const char *type = tr_type_name (msg->type);
-    snprintf (wire.type, sizeof wire.type, "%s", type ? type : "tr.reply");
+    tr__wire_type (&wire, type ? type : "tr.reply");
     tr__wire_send (child->socket, &wire, msg->data, 0);
     tr__msg_free (&rt->scheds[0]->pool, msg);
 }
@@ -100,10 +100,11 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
     uint64_t next_beat = tr__now_ns () + heartbeat_ns;
     while (true) {
         //  Run what is ready, fire timers, confirm one-way messages handled.
+        //  One bounded batch per pass: a long backlog must not keep the
+        //  heartbeat (or the socket) waiting, or a busy child looks hung.
         sched->now_ns = tr__now_ns ();
         tr__sched_fire_timers (sched);
-        while (tr__sched_run (sched, 1024))
-            ;
+        tr__sched_run (sched, 64);
         for (size_t i = 0; i < child.ack_count; i++)
             s_send_control (&child, TR__WIRE_ACK, child.acks[i], NULL, 0);
         child.ack_count = 0;
@@ -120,6 +121,8 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
         if (tr__timers_next (&sched->timers, &due) && due < wake)
             wake = due;
         long timeout = wake > now ? (long) ((wake - now + 999999) / 1000000) : 0;
+        if (sched->runq_head)
+            timeout = 0;  //  more to run: only look at the socket
         zmq_pollitem_t item = {child.socket, 0, ZMQ_POLLIN, 0};
         if (zmq_poll (&item, 1, timeout) < 0)
             s_leave (&child, context, 5);

@@ -117,25 +117,20 @@ tr_request (tr_actor_t *self, tr_ref_t to, tr_type_t type, const void *data, siz
 
     //  Register the continuation first: a local error reply may come at once.
     tr__actor_ext_t *ext = tr__actor_ext (self);
-    if (ext->pending_count == ext->pending_capacity) {
-        ext->pending_capacity = ext->pending_capacity ? ext->pending_capacity * 2 : 4;
-        ext->pending = tr__realloc (ext->pending, ext->pending_capacity * sizeof (tr__pending_t));
-    }
-    uint32_t slot = ext->pending_count++;
-    ext->pending[slot] = (tr__pending_t){corr, fn, arg, 0};
     uint64_t due = sched->now_ns + (uint64_t) timeout_ms * 1000000ULL;
     uint64_t timer =
         tr__timers_add (&sched->timers, TR__TIMER_REQUEST, due, 0, tr_self (self), corr, NULL);
-    ext->pending[slot].timer_id = timer;
+    tr__pending_t entry = {corr, fn, arg, timer};
+    tr__pending_put (ext, &entry);
 
     int rc = tr__route (sched->rt, sched, msg, true);
     if (rc != 0) {
         //  The call failed: its continuation must never run. The entry stays,
         //  cancelled, to absorb the error reply undeliverable() may have
         //  queued (or its deadline) without counting a late reply.
-        for (uint32_t i = 0; i < ext->pending_count; i++)
-            if (ext->pending[i].corr == corr)
-                ext->pending[i].fn = NULL;
+        tr__pending_t *pending = tr__pending_find (ext, corr);
+        if (pending)
+            pending->fn = NULL;
     }
     return rc;
 }

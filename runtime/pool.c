@@ -170,7 +170,7 @@ s_dispatch (s_pool_t *pool, s_flight_t *flight)
                        .corr = flight->corr,
                        .size = msg->size};
     const char *type = tr_type_name (msg->type);
-    snprintf (wire.type, sizeof wire.type, "%s", type ? type : "?");
+    tr__wire_type (&wire, type ? type : "?");
     if (tr__procs_send (pool->procs, replica->id, &wire, msg->data) != 0)
         return false;
     flight->replica = index;

@@ -61,6 +61,14 @@ tr__wire_parse (const void *head, size_t head_size, const void *type, size_t typ
 }
 
 void
+tr__wire_type (tr__wire_t *wire, const char *name)
+{
+    size_t length = strnlen (name, sizeof wire->type - 1);
+    memcpy (wire->type, name, length);
+    wire->type[length] = 0;
+}
+
+void
 tr__wire_head (const tr__wire_t *wire, unsigned char *head)
 {
     s_put (head, TR__WIRE_MAGIC, 2);

@@ -38,6 +38,8 @@ typedef struct {
 TR__HIDDEN int tr__wire_parse (const void *head, size_t head_size, const void *type,
                                size_t type_size, size_t payload_size, size_t max_payload,
                                tr__wire_t *wire);
+//  Set wire->type to name (cut to 63 bytes), without printf on the hot path.
+TR__HIDDEN void tr__wire_type (tr__wire_t *wire, const char *name);
 //  Write the header of wire into head (TR__WIRE_HEAD bytes).
 TR__HIDDEN void tr__wire_head (const tr__wire_t *wire, unsigned char *head);
 //  Send wire + payload as three frames (flags: ZMQ_DONTWAIT or 0). Returns

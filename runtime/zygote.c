@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -224,6 +225,10 @@ tr__zygote_start (void)
         return NULL;
     }
     if (pid == 0) {
+        //  The host's unwritten stdio buffers are its own: never write them
+        //  again from here or from a child (that would repeat its output).
+        __fpurge (stdout);
+        __fpurge (stderr);
         close (pair[0]);
         s_zygote_main (pair[1], parent);
     }

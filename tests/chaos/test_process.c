@@ -14,6 +14,16 @@
 #include <time.h>
 #include <unistd.h>
 
+//  ThreadSanitizer makes children (instrumented, forked) an order of
+//  magnitude slower: the default heartbeat timeout would call them hung.
+#if defined(__SANITIZE_THREAD__)
+#    define S_HEARTBEAT_TIMEOUT_MS 10000
+#    define S_MEMORY_LIMIT         (200u << 20)
+#else
+#    define S_HEARTBEAT_TIMEOUT_MS 0  //  the default
+#    define S_MEMORY_LIMIT         (64u << 20)
+#endif
+
 static int64_t
 s_now_ms (void)
 {
@@ -242,7 +252,8 @@ static void
 test_kill_with_requests_in_flight (void)
 {
     tr_runtime_t *rt = s_runtime ();
-    tr_process_spec_t spec = {.behaviour = "t.worker", .replicas = 2};
+    tr_process_spec_t spec = {
+        .behaviour = "t.worker", .replicas = 2, .heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS};
     tr_ref_t pool, blaster;
     TR_CHECK (tr_process_start (rt, &spec, &pool));
     TR_CHECK (tr_spawn (rt, "t.blaster", NULL, 0, NULL, &blaster));
@@ -346,8 +357,11 @@ static void
 test_memory_limit (void)
 {
     tr_runtime_t *rt = s_runtime ();
-    tr_process_spec_t spec = {
-        .behaviour = "t.worker", .max_retries = 1, .heartbeat_ms = 20, .memory_limit = 64u << 20};
+    tr_process_spec_t spec = {.behaviour = "t.worker",
+                              .max_retries = 1,
+                              .heartbeat_ms = 20,
+                              .memory_limit = S_MEMORY_LIMIT,
+                              .heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS};
     tr_ref_t pool;
     TR_CHECK (tr_process_start (rt, &spec, &pool));
     TR_ASSERT_EQ_INT (tr_call (rt, pool, tr_type ("t.hog"), NULL, 0, 10000, NULL, NULL),
@@ -365,7 +379,10 @@ static void
 test_poison_among_good (void)
 {
     tr_runtime_t *rt = s_runtime ();
-    tr_process_spec_t spec = {.behaviour = "t.worker", .replicas = 2, .max_retries = 2};
+    tr_process_spec_t spec = {.behaviour = "t.worker",
+                              .replicas = 2,
+                              .max_retries = 2,
+                              .heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS};
     tr_ref_t pool;
     TR_CHECK (tr_process_start (rt, &spec, &pool));
     TR_CHECK (tr_runtime_send (rt, pool, tr_type ("t.maybe"), "poison", 6));
