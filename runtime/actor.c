@@ -15,23 +15,6 @@ tr__actor_ext (tr_actor_t *self)
     return self->ext;
 }
 
-//  Send a runtime message (system op or NODROP notice) from this thread.
-static void
-s_notify (tr__sched_t *sched, tr_ref_t to, tr_ref_t from, tr_type_t type, uint16_t sys,
-          uint64_t corr, const void *data, size_t size)
-{
-    tr__msg_t *msg = tr__msg_new (&sched->pool, size);
-    msg->to = to;
-    msg->from = from;
-    msg->type = type;
-    msg->sys = sys;
-    msg->corr = corr;
-    msg->flags |= sys ? TR__MSG_SYSTEM : TR__MSG_NODROP;
-    if (size)
-        memcpy (msg->data, data, size);
-    tr__route (sched->rt, sched, msg, false);
-}
-
 //  Remove ref from a ref list; true if it was there.
 static bool
 s_list_remove (tr_ref_t *list, uint32_t *count, tr_ref_t ref)
@@ -171,8 +154,8 @@ s_pop (tr__sched_t *sched, tr_actor_t *actor)
     return msg;
 }
 
-static void
-s_view (const tr__msg_t *msg, tr_msg_t *view)
+void
+tr__msg_view (const tr__msg_t *msg, tr_msg_t *view)
 {
     view->type = msg->type;
     view->flags = msg->flags & 0xffu;
@@ -218,7 +201,7 @@ tr__actor_complete (tr__sched_t *sched, tr_actor_t *actor, uint64_t corr, int rc
         reply = NULL;
     }
     if (reply)
-        s_view (reply, &view);
+        tr__msg_view (reply, &view);
     tr_actor_t *outer = sched->current;
     sched->current = actor;
     pending.fn (actor, actor->state, rc, reply ? &view : NULL, pending.arg);
@@ -243,7 +226,7 @@ s_dispatch (tr__sched_t *sched, tr_actor_t *actor, tr__msg_t *msg)
         return;
     }
     tr_msg_t view;
-    s_view (msg, &view);
+    tr__msg_view (msg, &view);
     sched->current = actor;
     sched->current_corr = (msg->flags & TR_MSG_REQUEST) ? msg->corr : 0;
     int rc = fn (actor, actor->state, &view);
@@ -427,10 +410,11 @@ tr__actor_exit (tr__sched_t *sched, tr_actor_t *actor, int reason)
         if (!shutdown) {
             tr_down_t down = {ref, reason};
             for (uint32_t i = 0; i < ext->monitor_count; i++)
-                s_notify (sched, ext->monitors[i], ref, TR_TYPE_DOWN, 0, 0, &down, sizeof down);
+                tr__notice (sched->rt, sched, ext->monitors[i], ref, TR_TYPE_DOWN, 0, 0, &down,
+                            sizeof down);
             for (uint32_t i = 0; i < ext->link_count; i++)
-                s_notify (sched, ext->links[i], ref, 0, TR__SYS_LINK_EXIT,
-                          (uint64_t) (int64_t) reason, NULL, 0);
+                tr__notice (sched->rt, sched, ext->links[i], ref, 0, TR__SYS_LINK_EXIT,
+                            (uint64_t) (int64_t) reason, NULL, 0);
         }
         tr__free (ext->monitors);
         tr__free (ext->links);

@@ -89,10 +89,9 @@ tr__reply_error_to (tr_runtime_t *rt, tr__sched_t *sched, tr_ref_t to, uint64_t 
     tr__route (rt, sched, msg, false);
 }
 
-//  A runtime notice from `from` (system op, or a NODROP user type).
-static void
-s_notice (tr_runtime_t *rt, tr__sched_t *sched, tr_ref_t to, tr_ref_t from, tr_type_t type,
-          uint16_t sys, uint64_t corr, const void *data, size_t size)
+void
+tr__notice (tr_runtime_t *rt, tr__sched_t *sched, tr_ref_t to, tr_ref_t from, tr_type_t type,
+            uint16_t sys, uint64_t corr, const void *data, size_t size)
 {
     tr__msg_t *msg = tr__msg_new (sched ? &sched->pool : NULL, size);
     msg->to = to;
@@ -114,11 +113,11 @@ tr__undeliverable (tr_runtime_t *rt, tr__sched_t *sched, tr__msg_t *msg, int rea
         //  Operations on a dead actor answer as if it died just now.
         if (msg->sys == TR__SYS_MONITOR) {
             tr_down_t down = {msg->to, TR_EDEAD};
-            s_notice (rt, sched, msg->from, msg->to, TR_TYPE_DOWN, 0, 0, &down, sizeof down);
+            tr__notice (rt, sched, msg->from, msg->to, TR_TYPE_DOWN, 0, 0, &down, sizeof down);
         }
         else if (msg->sys == TR__SYS_LINK)
-            s_notice (rt, sched, msg->from, msg->to, 0, TR__SYS_LINK_EXIT,
-                      (uint64_t) (int64_t) TR_EDEAD, NULL, 0);
+            tr__notice (rt, sched, msg->from, msg->to, 0, TR__SYS_LINK_EXIT,
+                        (uint64_t) (int64_t) TR_EDEAD, NULL, 0);
         else if (msg->sys == TR__SYS_STATS || msg->sys == TR__SYS_NODE_STATS
                  || msg->sys == TR__SYS_SPAWN)
             tr__reply_error_to (rt, sched, msg->from, msg->corr, reason);

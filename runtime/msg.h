@@ -151,5 +151,7 @@ tr__msg_of_payload (void *data)
 }
 
 TR__HIDDEN void tr__msg_pool_clear (tr__msg_pool_t *pool);
+//  What a handler sees of msg (valid while msg lives).
+TR__HIDDEN void tr__msg_view (const tr__msg_t *msg, tr_msg_t *view);
 
 #endif

@@ -226,6 +226,21 @@ tr_runtime_threads (tr_runtime_t *self)
 //  --------------------------------------------------------------------------
 //  Host waiters
 
+//  Now on clock plus ms (for timed waits on condition variables and joins).
+static struct timespec
+s_deadline (clockid_t clock, int ms)
+{
+    struct timespec deadline;
+    clock_gettime (clock, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (long) (ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    return deadline;
+}
+
 static tr_ref_t
 s_waiter_new (tr_runtime_t *self)
 {
@@ -288,16 +303,7 @@ s_waiter_wait (tr_runtime_t *self, tr_ref_t ref, int timeout_ms, tr__msg_t **rep
         while (!self->waiters[index]->done && tr__sched_run (sched, 1))
             ;
     }
-    struct timespec deadline;
-    clock_gettime (CLOCK_MONOTONIC, &deadline);
-    if (timeout_ms >= 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = s_deadline (CLOCK_MONOTONIC, timeout_ms >= 0 ? timeout_ms : 0);
     pthread_mutex_lock (&self->waiter_lock);
     tr__waiter_t *waiter = self->waiters[index];
     int rc = 0;
@@ -445,13 +451,7 @@ s_wait_for_space (tr_runtime_t *self, tr_ref_t to)
            && atomic_load_explicit (&actor->full, memory_order_relaxed) == TR__FULL_BLOCK
            && atomic_load_explicit (&actor->gen, memory_order_relaxed) == tr__ref_gen (to)) {
         //  Bounded naps: a wake-up can race with the check above.
-        struct timespec deadline;
-        clock_gettime (CLOCK_MONOTONIC, &deadline);
-        deadline.tv_nsec += 10000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        struct timespec deadline = s_deadline (CLOCK_MONOTONIC, 10);
         pthread_cond_timedwait (&self->space_cond, &self->space_lock, &deadline);
     }
     pthread_mutex_unlock (&self->space_lock);
@@ -868,14 +868,7 @@ tr_runtime_wait (tr_runtime_t *self, int timeout_ms)
 {
     if (!self)
         return TR_EINVAL;
-    struct timespec deadline;
-    clock_gettime (CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = s_deadline (CLOCK_MONOTONIC, timeout_ms >= 0 ? timeout_ms : 0);
     pthread_mutex_lock (&self->exit_lock);
     int rc = 0;
     while (self->exit_status < 0 && rc == 0) {
@@ -914,14 +907,8 @@ tr_runtime_destroy (tr_runtime_t **self_p)
             tr__route (self, NULL, msg, false);
         }
         s_waiters_wake_all (self);
-        struct timespec deadline;
-        clock_gettime (CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += self->options.stop_timeout_ms / 1000;
-        deadline.tv_nsec += (long) (self->options.stop_timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        //  pthread_timedjoin_np measures against the realtime clock.
+        struct timespec deadline = s_deadline (CLOCK_REALTIME, self->options.stop_timeout_ms);
         for (uint32_t i = 0; i < self->sched_count; i++) {
             tr__sched_t *sched = self->scheds[i];
             if (!sched->thread_started)

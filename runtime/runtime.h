@@ -84,6 +84,11 @@ TR__HIDDEN void tr__undeliverable (tr_runtime_t *rt, tr__sched_t *sched, tr__msg
                                    int reason);
 //  Count one dead letter for reason without a message (shutdown drops).
 TR__HIDDEN void tr__dead_letter_counted (tr_runtime_t *rt, int reason);
+//  Send a runtime notice from `from`: a system operation (sys != 0) or a
+//  user type that no bound drops (DOWN, EXIT). sched may be NULL.
+TR__HIDDEN void tr__notice (tr_runtime_t *rt, tr__sched_t *sched, tr_ref_t to, tr_ref_t from,
+                            tr_type_t type, uint16_t sys, uint64_t corr, const void *data,
+                            size_t size);
 //  Dead-letter msg (takes it).
 TR__HIDDEN void tr__dead_letter (tr_runtime_t *rt, tr__sched_t *sched, tr__msg_t *msg, int reason);
 //  Send an error reply with code to a request's sender.

@@ -22,6 +22,18 @@ struct tr_shm {
     size_t size;
 };
 
+//  A segment object for a mapped fd, one reference.
+static tr_shm_t *
+s_wrap (int fd, void *data, size_t size)
+{
+    tr_shm_t *self = tr__calloc (sizeof *self);
+    atomic_init (&self->refs, 1);
+    self->fd = fd;
+    self->data = data;
+    self->size = size;
+    return self;
+}
+
 tr_shm_t *
 tr_shm_new (size_t size)
 {
@@ -41,12 +53,7 @@ tr_shm_new (size_t size)
         close (fd);
         return NULL;
     }
-    tr_shm_t *self = tr__calloc (sizeof *self);
-    atomic_init (&self->refs, 1);
-    self->fd = fd;
-    self->data = data;
-    self->size = size;
-    return self;
+    return s_wrap (fd, data, size);
 }
 
 void *
@@ -135,12 +142,7 @@ tr_shm_open (const tr_msg_t *msg)
         close (fd);
         return NULL;
     }
-    tr_shm_t *self = tr__calloc (sizeof *self);
-    atomic_init (&self->refs, 1);
-    self->fd = fd;
-    self->data = data;
-    self->size = handle.size;
-    return self;
+    return s_wrap (fd, data, handle.size);
 }
 
 //  A message carrying shm's handle, holding a reference of its own.

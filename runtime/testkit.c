@@ -203,13 +203,7 @@ tr_testkit_expect (tr_testkit_t *self, tr_ref_t probe_ref, tr_msg_t *msg)
     if (!probe->head)
         probe->tail = NULL;
     self->held = head;
-    msg->type = head->type;
-    msg->flags = head->flags & 0xffu;
-    msg->from = head->from;
-    msg->to = head->to;
-    msg->corr = head->corr;
-    msg->data = head->data;
-    msg->size = head->size;
+    tr__msg_view (head, msg);
     return 0;
 }
 
