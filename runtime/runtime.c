@@ -355,8 +355,8 @@ s_reply_code (const tr__msg_t *reply)
 }
 
 //  Send msg from a new waiter and wait for the answer.
-static int
-s_host_request (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, tr__msg_t **reply)
+int
+tr__host_request (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, tr__msg_t **reply)
 {
     if (!self->testkit && tr__sched_current ()) {
         tr__warn ("runtime", "a blocking host call from inside a handler is refused "
@@ -392,8 +392,8 @@ s_host_request (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, tr__msg_t **
 //  --------------------------------------------------------------------------
 //  Host API
 
-static bool
-s_running (tr_runtime_t *self)
+bool
+tr__running (tr_runtime_t *self)
 {
     return self && atomic_load (&self->state) == TR__RT_RUNNING;
 }
@@ -447,7 +447,7 @@ s_wait_for_space (tr_runtime_t *self, tr_ref_t to)
     if (!actor)
         return;
     pthread_mutex_lock (&self->space_lock);
-    while (s_running (self)
+    while (tr__running (self)
            && atomic_load_explicit (&actor->full, memory_order_relaxed) == TR__FULL_BLOCK
            && atomic_load_explicit (&actor->gen, memory_order_relaxed) == tr__ref_gen (to)) {
         //  Bounded naps: a wake-up can race with the check above.
@@ -468,7 +468,7 @@ tr__space_available (tr_runtime_t *self)
 int
 tr_runtime_send (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t size)
 {
-    if (!s_running (self))
+    if (!tr__running (self))
         return TR_ESTOPPED;
     if (type == TR_TYPE_NONE || (size && !data))
         return TR_EINVAL;
@@ -487,7 +487,7 @@ tr_call (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *data, size
         *reply = NULL;
     if (reply_size)
         *reply_size = 0;
-    if (!s_running (self))
+    if (!tr__running (self))
         return TR_ESTOPPED;
     if (type == TR_TYPE_NONE || (size && !data))
         return TR_EINVAL;
@@ -507,7 +507,7 @@ tr__call_msg (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, void **reply, 
         *reply_size = 0;
     s_wait_for_space (self, msg->to);
     tr__msg_t *answer = NULL;
-    int rc = s_host_request (self, msg, timeout_ms, &answer);
+    int rc = tr__host_request (self, msg, timeout_ms, &answer);
     if (rc == 0 && answer && answer->size && reply) {
         *reply = tr__alloc (answer->size);
         memcpy (*reply, answer->data, answer->size);
@@ -522,7 +522,7 @@ tr__call_msg (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, void **reply, 
 int
 tr_runtime_kill (tr_runtime_t *self, tr_ref_t ref, int reason)
 {
-    if (!s_running (self))
+    if (!tr__running (self))
         return TR_ESTOPPED;
     tr__sched_t *sched = self->testkit ? self->scheds[0] : NULL;
     tr__msg_t *msg = s_message (sched, ref, 0, NULL, 0);
@@ -534,250 +534,6 @@ tr_runtime_kill (tr_runtime_t *self, tr_ref_t ref, int reason)
 }
 
 //  --------------------------------------------------------------------------
-//  Spawning
-
-static bool
-s_valid_actor_name (const char *name)
-{
-    return name && name[0] && strlen (name) < 256;
-}
-
-//  Spawn a slot on scheduler `thread` through a SPAWN message. from/corr
-//  receive the result when host_wait.
-static int
-s_spawn_remote (tr_runtime_t *self, tr__sched_t *sched, uint32_t thread,
-                const tr__behaviour_t *behaviour, const void *arg, size_t arg_size,
-                const tr_spawn_opts_t *opts, bool host_wait, tr_ref_t monitor_by, tr_ref_t *ref)
-{
-    //  Bounds hold from the start (mail may arrive before the spawn order
-    //  runs); the allocator writes them under the slot lock.
-    uint64_t limit =
-        opts && opts->mailbox_limit ? opts->mailbox_limit : self->options.mailbox_limit;
-    int overflow = opts && opts->overflow_set ? (int) opts->overflow : (int) self->options.overflow;
-    tr_actor_t *actor =
-        tr__sched_slot_alloc (self->scheds[thread], (uint32_t) limit, (uint8_t) overflow);
-    if (!actor)
-        return TR_ETOOMANY;
-    tr_ref_t new_ref = tr__ref_make (thread, actor->index,
-                                     atomic_load_explicit (&actor->gen, memory_order_relaxed));
-    if (opts && opts->name) {
-        pthread_mutex_lock (&self->name_lock);
-        uint64_t holder;
-        bool taken = tr__strmap_get (self->names, opts->name, &holder)
-                     && tr__ref_alive (self, (tr_ref_t) holder);
-        if (!taken) {
-            tr__strmap_remove (self->names, opts->name);
-            tr__strmap_insert (self->names, opts->name, new_ref);
-        }
-        pthread_mutex_unlock (&self->name_lock);
-        if (taken) {
-            tr__sched_slot_release (self->scheds[thread], actor);
-            return TR_EEXIST;
-        }
-    }
-    tr__spawn_req_t req = {behaviour, limit, overflow, host_wait, monitor_by};
-    tr__msg_t *msg = tr__msg_new (sched ? &sched->pool : NULL, sizeof req + arg_size);
-    memcpy (msg->data, &req, sizeof req);
-    if (arg_size)
-        memcpy (msg->data + sizeof req, arg, arg_size);
-    msg->to = new_ref;
-    msg->flags |= TR__MSG_SYSTEM;
-    msg->sys = TR__SYS_SPAWN;
-    *ref = new_ref;
-    if (!host_wait)
-        return tr__route (self, sched, msg, false);
-    tr__msg_t *answer = NULL;
-    int rc = s_host_request (self, msg, -1, &answer);
-    if (answer)
-        tr__msg_free (NULL, answer);
-    if (rc != 0 && opts && opts->name)
-        tr_name_unregister (self, opts->name);
-    return rc;
-}
-
-static int
-s_check_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, size_t arg_size,
-               const tr_spawn_opts_t *opts, const tr__behaviour_t **behaviour)
-{
-    if (!behaviour_name || (arg_size && !arg))
-        return TR_EINVAL;
-    if (opts && opts->name && !s_valid_actor_name (opts->name))
-        return TR_EINVAL;
-    if (opts
-        && (opts->thread < -1 || opts->thread > (int) self->threads
-            || (opts->overflow_set && (unsigned) opts->overflow > TR_OVERFLOW_BLOCK)
-            || opts->mailbox_limit > UINT32_MAX))
-        return TR_EINVAL;
-    *behaviour = tr__behaviour_find (behaviour_name);
-    if (!*behaviour) {
-        tr__warn ("runtime", "spawn of unknown behaviour '%s'", behaviour_name);
-        return TR_EUNKNOWN_BEHAVIOUR;
-    }
-    return 0;
-}
-
-int
-tr_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, size_t arg_size,
-          const tr_spawn_opts_t *opts, tr_ref_t *ref)
-{
-    if (!self || !ref)
-        return TR_EINVAL;
-    *ref = TR_REF_NONE;
-    if (!s_running (self))
-        return TR_ESTOPPED;
-    if (!self->testkit && tr__sched_current ()) {
-        tr__warn ("runtime", "tr_spawn from inside a handler is refused (use tr_actor_spawn)");
-        return TR_EINVAL;
-    }
-    const tr__behaviour_t *behaviour;
-    int rc = s_check_spawn (self, behaviour_name, arg, arg_size, opts, &behaviour);
-    if (rc)
-        return rc;
-    if (self->testkit)
-        return tr__spawn_local (self->scheds[0], behaviour_name, arg, arg_size, opts, TR_REF_NONE,
-                                ref);
-    uint32_t thread = opts && opts->thread > 0
-                          ? (uint32_t) opts->thread - 1
-                          : atomic_fetch_add (&self->next_thread, 1) % self->threads;
-    tr_ref_t new_ref;
-    rc = s_spawn_remote (self, NULL, thread, behaviour, arg, arg_size, opts, true, TR_REF_NONE,
-                         &new_ref);
-    if (rc == 0)
-        *ref = new_ref;
-    return rc;
-}
-
-int
-tr__spawn_on (tr_runtime_t *self, uint32_t thread, const char *behaviour_name, const void *arg,
-              size_t arg_size, const char *name, tr_ref_t *ref)
-{
-    const tr__behaviour_t *behaviour = tr__behaviour_find (behaviour_name);
-    if (!behaviour || thread >= self->sched_count)
-        return TR_EINVAL;
-    if (!s_running (self))
-        return TR_ESTOPPED;
-    tr_spawn_opts_t opts = {.name = name};
-    return s_spawn_remote (self, NULL, thread, behaviour, arg, arg_size, &opts, true, TR_REF_NONE,
-                           ref);
-}
-
-int
-tr__spawn_on_from (tr__sched_t *sched, uint32_t thread, const char *behaviour_name, const void *arg,
-                   size_t arg_size, const char *name, tr_ref_t monitor_by, tr_ref_t *ref)
-{
-    tr_runtime_t *self = sched->rt;
-    const tr__behaviour_t *behaviour = tr__behaviour_find (behaviour_name);
-    if (!behaviour || thread >= self->sched_count)
-        return TR_EINVAL;
-    tr_spawn_opts_t opts = {.name = name};
-    return s_spawn_remote (self, sched, thread, behaviour, arg, arg_size, &opts, false, monitor_by,
-                           ref);
-}
-
-int
-tr__spawn_local (tr__sched_t *sched, const char *behaviour_name, const void *arg, size_t arg_size,
-                 const tr_spawn_opts_t *opts, tr_ref_t monitor_by, tr_ref_t *ref)
-{
-    tr_runtime_t *self = sched->rt;
-    const tr__behaviour_t *behaviour;
-    int rc = s_check_spawn (self, behaviour_name, arg, arg_size, opts, &behaviour);
-    if (rc)
-        return rc;
-    tr_actor_t *actor = tr__sched_slot_alloc (
-        sched,
-        (uint32_t) (opts && opts->mailbox_limit ? opts->mailbox_limit
-                                                : self->options.mailbox_limit),
-        (uint8_t) (opts && opts->overflow_set ? opts->overflow : self->options.overflow));
-    if (!actor)
-        return TR_ETOOMANY;
-    tr_ref_t new_ref = tr__actor_ref (actor, sched->index);
-    if (opts && opts->name) {
-        rc = tr_name_register (self, opts->name, new_ref);
-        if (rc) {
-            tr__sched_slot_release (sched, actor);
-            return rc;
-        }
-    }
-
-    if (monitor_by)
-        tr__actor_watch (actor, monitor_by);
-    rc = tr__actor_start (sched, actor, behaviour, arg, arg_size);
-    if (rc)
-        return rc;
-    *ref = new_ref;
-    return 0;
-}
-
-TR__HIDDEN int tr__spawn_from_actor (tr__sched_t *sched, const char *behaviour_name,
-                                     const void *arg, size_t arg_size, const tr_spawn_opts_t *opts,
-                                     tr_ref_t caller, tr_ref_t *ref);
-
-int
-tr__spawn_from_actor (tr__sched_t *sched, const char *behaviour_name, const void *arg,
-                      size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t caller, tr_ref_t *ref)
-{
-    tr_ref_t monitor_by = opts && opts->monitor ? caller : TR_REF_NONE;
-    if (!opts || opts->thread <= 0 || (uint32_t) opts->thread - 1 == sched->index)
-        return tr__spawn_local (sched, behaviour_name, arg, arg_size, opts, monitor_by, ref);
-    const tr__behaviour_t *behaviour;
-    int rc = s_check_spawn (sched->rt, behaviour_name, arg, arg_size, opts, &behaviour);
-    if (rc)
-        return rc;
-    return s_spawn_remote (sched->rt, sched, (uint32_t) opts->thread - 1, behaviour, arg, arg_size,
-                           opts, false, monitor_by, ref);
-}
-
-//  --------------------------------------------------------------------------
-//  Names: a map guarded by name_lock; a dead holder's entry is dropped
-//  lazily, so a name is free again once its actor died.
-
-int
-tr_name_register (tr_runtime_t *self, const char *name, tr_ref_t ref)
-{
-    if (!self || !s_valid_actor_name (name) || ref == TR_REF_NONE)
-        return TR_EINVAL;
-    pthread_mutex_lock (&self->name_lock);
-    uint64_t holder;
-    int rc = 0;
-    if (tr__strmap_get (self->names, name, &holder)) {
-        if (tr__ref_alive (self, (tr_ref_t) holder) && holder != ref)
-            rc = TR_EEXIST;
-        else
-            tr__strmap_remove (self->names, name);
-    }
-    if (rc == 0)
-        tr__strmap_insert (self->names, name, ref);
-    pthread_mutex_unlock (&self->name_lock);
-    return rc;
-}
-
-int
-tr_name_unregister (tr_runtime_t *self, const char *name)
-{
-    if (!self || !name)
-        return TR_EINVAL;
-    pthread_mutex_lock (&self->name_lock);
-    bool removed = tr__strmap_remove (self->names, name);
-    pthread_mutex_unlock (&self->name_lock);
-    return removed ? 0 : TR_ENOENT;
-}
-
-tr_ref_t
-tr_whereis (tr_runtime_t *self, const char *name)
-{
-    if (!self || !name)
-        return TR_REF_NONE;
-    pthread_mutex_lock (&self->name_lock);
-    uint64_t holder = TR_REF_NONE;
-    if (tr__strmap_get (self->names, name, &holder) && !tr__ref_alive (self, holder)) {
-        tr__strmap_remove (self->names, name);
-        holder = TR_REF_NONE;
-    }
-    pthread_mutex_unlock (&self->name_lock);
-    return holder;
-}
-
-//  --------------------------------------------------------------------------
 //  Metrics
 
 int
@@ -786,13 +542,13 @@ tr_actor_stats (tr_runtime_t *self, tr_ref_t ref, tr_actor_stats_t *stats)
     if (!stats)
         return TR_EINVAL;
     memset (stats, 0, sizeof *stats);
-    if (!s_running (self))
+    if (!tr__running (self))
         return TR_ESTOPPED;
     tr__msg_t *msg = s_message (NULL, ref, 0, NULL, 0);
     msg->flags |= TR__MSG_SYSTEM;
     msg->sys = TR__SYS_STATS;
     tr__msg_t *answer = NULL;
-    int rc = s_host_request (self, msg, 1000, &answer);
+    int rc = tr__host_request (self, msg, 1000, &answer);
     if (rc == 0 && answer->size == sizeof *stats)
         memcpy (stats, answer->data, sizeof *stats);
     if (answer)
@@ -806,7 +562,7 @@ tr_runtime_stats (tr_runtime_t *self, tr_runtime_stats_t *stats)
     if (!stats)
         return TR_EINVAL;
     memset (stats, 0, sizeof *stats);
-    if (!s_running (self))
+    if (!tr__running (self))
         return TR_ESTOPPED;
     stats->threads = (int) self->threads;
     tr__hist_t *merged = tr__calloc (sizeof *merged);
@@ -816,7 +572,7 @@ tr_runtime_stats (tr_runtime_t *self, tr_runtime_stats_t *stats)
         msg->flags |= TR__MSG_SYSTEM;
         msg->sys = TR__SYS_NODE_STATS;
         tr__msg_t *answer = NULL;
-        rc = s_host_request (self, msg, 1000, &answer);
+        rc = tr__host_request (self, msg, 1000, &answer);
         if (rc == 0 && answer->size == 4 * sizeof (uint64_t) + sizeof (tr__hist_t)) {
             const uint64_t *counters = (const uint64_t *) answer->data;
             stats->messages_handled += counters[0];

@@ -96,6 +96,12 @@ TR__HIDDEN void tr__reply_error_to (tr_runtime_t *rt, tr__sched_t *sched, tr_ref
                                     uint64_t corr, int code);
 //  Hand a message addressed to a host waiter to it (takes msg).
 TR__HIDDEN void tr__waiter_deliver (tr_runtime_t *rt, tr__sched_t *sched, tr__msg_t *msg);
+//  Whether the runtime is running (accepts host calls).
+TR__HIDDEN bool tr__running (tr_runtime_t *rt);
+//  Send msg (takes it) from a new host waiter and wait up to timeout_ms for
+//  the answer: 0 and *reply (free it with tr__msg_free), or an error code.
+TR__HIDDEN int tr__host_request (tr_runtime_t *rt, tr__msg_t *msg, int timeout_ms,
+                                 tr__msg_t **reply);
 //  The request/reply of tr_call for a message already built (takes msg).
 TR__HIDDEN int tr__call_msg (tr_runtime_t *rt, tr__msg_t *msg, int timeout_ms, void **reply,
                              size_t *reply_size);
