@@ -358,7 +358,15 @@ tr__actor_run (tr__sched_t *sched, tr_actor_t *actor, uint32_t budget)
         if (msg->flags & TR__MSG_SYSTEM)
             s_system (sched, actor, msg);
         else {
+            //  A process actor confirms one-way messages from its node once
+            //  they ran (the node holds them until then).
+            uint64_t confirm =
+                sched->rt->handled && (msg->from & TR__REF_REMOTE) && !(msg->flags & TR_MSG_REQUEST)
+                    ? msg->corr
+                    : 0;
             s_dispatch (sched, actor, msg);
+            if (confirm)
+                sched->rt->handled (sched->rt, confirm);
             //  One tick read per message: the end of one is the start of the next.
             uint64_t end = tr__ticks ();
             if (!actor->hist)
@@ -401,7 +409,12 @@ tr__actor_exit (tr__sched_t *sched, tr_actor_t *actor, int reason)
     while (actor->head) {
         tr__msg_t *msg = actor->head;
         actor->head = msg->next;
-        tr__undeliverable (rt, sched, msg, shutdown ? TR_ESHUTDOWN : TR_EDEAD);
+        //  In a process actor the node holds these and redelivers them to
+        //  the next child: answering them here would lose them.
+        if (rt->bridge)
+            tr__msg_free (&sched->pool, msg);
+        else
+            tr__undeliverable (rt, sched, msg, shutdown ? TR_ESHUTDOWN : TR_EDEAD);
     }
     actor->tail = NULL;
 

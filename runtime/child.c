@@ -49,6 +49,18 @@ s_bridge (tr_runtime_t *rt, tr__msg_t *msg)
     tr__msg_free (&rt->scheds[0]->pool, msg);
 }
 
+//  A one-way message from the node ran: confirm it after this batch.
+static void
+s_handled (tr_runtime_t *rt, uint64_t corr)
+{
+    s_child_t *child = rt->bridge_arg;
+    if (child->ack_count == child->ack_capacity) {
+        child->ack_capacity = child->ack_capacity ? child->ack_capacity * 2 : 64;
+        child->acks = tr__realloc (child->acks, child->ack_capacity * sizeof (uint64_t));
+    }
+    child->acks[child->ack_count++] = corr;
+}
+
 static void
 s_send_control (s_child_t *child, tr__wire_kind_t kind, uint64_t corr, const void *data,
                 size_t size)
@@ -83,6 +95,7 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
     rt->options.max_payload = args->max_payload;
     rt->bridge = s_bridge;
     rt->bridge_arg = &child;
+    rt->handled = s_handled;
     child.rt = rt;
     tr__sched_t *sched = rt->scheds[0];
     tr_ref_t self_ref;
@@ -105,6 +118,7 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
         sched->now_ns = tr__now_ns ();
         tr__sched_fire_timers (sched);
         tr__sched_run (sched, 64);
+        //  Confirm the one-way messages that ran in this batch (s_handled).
         for (size_t i = 0; i < child.ack_count; i++)
             s_send_control (&child, TR__WIRE_ACK, child.acks[i], NULL, 0);
         child.ack_count = 0;
@@ -147,13 +161,6 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
             if (wire.size)
                 memcpy (msg->data, payload, wire.size);
             tr_free (payload);
-            if (!(wire.flags & TR_MSG_REQUEST)) {
-                if (child.ack_count == child.ack_capacity) {
-                    child.ack_capacity = child.ack_capacity ? child.ack_capacity * 2 : 64;
-                    child.acks = tr__realloc (child.acks, child.ack_capacity * sizeof (uint64_t));
-                }
-                child.acks[child.ack_count++] = wire.corr;
-            }
             tr__route (rt, sched, msg, false);
         }
     }

@@ -17,6 +17,8 @@ s_reason_index (int reason)
         case TR_EMALFORMED: return 4;
         case TR_ESHUTDOWN: return 5;
         case TR_ETIMEDOUT: return 6;
+        case TR_EPOISON: return 7;
+        case TR_EFAILED: return 8;
         default: return TR__DL_REASONS - 1;
     }
 }

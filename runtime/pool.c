@@ -383,8 +383,8 @@ s_on_event (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_pool_t *pool = state;
     tr__proc_event_t event;
-    if (msg->size < sizeof event)
-        return 0;
+    if (msg->size < sizeof event || msg->from != tr_self (self))
+        return 0;  //  only the process manager (or we) post events
     memcpy (&event, msg->data, sizeof event);
     const void *payload = (const char *) msg->data + sizeof event;
     int index = s_find (pool, event.replica);
@@ -736,13 +736,16 @@ tr_process_start (tr_runtime_t *rt, const tr_process_spec_t *spec, tr_ref_t *ref
     //  does not pay for the start-up.
     for (int waited = 0; waited < 5000; waited++) {
         tr_process_stats_t stats;
-        if (tr_process_stats (rt, *ref, &stats) != 0)
+        if (tr_process_stats (rt, *ref, &stats) != 0) {
+            *ref = TR_REF_NONE;
             return TR_EINIT;
+        }
         if (stats.replicas_ready >= arg.spec.replicas)
             return 0;
         usleep (1000);
     }
-    tr__warn ("pool", "%s: not every child was ready within 5 s", spec->behaviour);
+    tr__warn ("pool", "%s: not every child was ready within 5 s",
+              spec->behaviour ? spec->behaviour : spec->command);
     return 0;
 }
 

@@ -240,6 +240,9 @@ s_post (tr__procs_t *self, tr__sched_t *sched, tr_ref_t pool, const tr__proc_eve
     if (size)
         memcpy (msg->data + sizeof *event, payload, size);
     msg->to = pool;
+    //  From the pool itself: no actor or host can send that, so a pool can
+    //  tell real events from forged ones.
+    msg->from = pool;
     msg->type = self->event_type;
     msg->flags |= TR__MSG_NODROP;
     tr__sched_deliver (sched, msg, false);

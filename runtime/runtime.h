@@ -24,7 +24,7 @@ typedef struct {
 #define TR__MAX_WAITERS 65536u
 
 //  Dead-letter reasons get a counter each; the last counts the rest.
-#define TR__DL_REASONS 8
+#define TR__DL_REASONS 10
 
 struct tr_runtime {
     tr_options_t options;
@@ -38,6 +38,9 @@ struct tr_runtime {
     //  In a process actor: messages to TR__REF_REMOTE refs go to the parent.
     void (*bridge) (tr_runtime_t *rt, tr__msg_t *msg);
     void *bridge_arg;
+    //  In a process actor: a one-way message from the node (corr) has been
+    //  handled, so the node may forget it.
+    void (*handled) (tr_runtime_t *rt, uint64_t corr);
     //  The process manager (zygote, ROUTER), or NULL without process actors.
     //  Its scheduler is scheds[threads].
     struct tr__procs *procs;

@@ -42,7 +42,8 @@ typedef struct {
     uint64_t *window;   //  times of recent restarts (intensity + 1)
     size_t window_count;
     tr_restart_record_t records[S_RECORDS];
-    size_t record_count;  //  total ever (ring index = count % S_RECORDS)
+    size_t record_count;   //  total ever (ring index = count % S_RECORDS)
+    uint64_t group_token;  //  the group restart timer that counts
     uint64_t random;
 } s_supervisor_t;
 
@@ -306,9 +307,11 @@ s_stop_next (tr_actor_t *self, s_supervisor_t *sup)
     }
     if (sup->phase == S_STOPPING) {
         if (sup->delay_ms) {
+            //  The token: only the latest group timer may start the group.
             sup->phase = S_WAITING;
-            tr_send_after (self, (int) sup->delay_ms, tr_self (self), s_type_restart, NULL, 0,
-                           NULL);
+            uint64_t token = ++sup->group_token;
+            tr_send_after (self, (int) sup->delay_ms, tr_self (self), s_type_restart, &token,
+                           sizeof token, NULL);
         }
         else
             s_start_group (self, sup);
@@ -516,6 +519,8 @@ s_on_down (tr_actor_t *self, void *state, const tr_msg_t *msg)
     if (msg->size != sizeof down)
         return 0;
     memcpy (&down, msg->data, sizeof down);
+    if (msg->from != down.ref)
+        return 0;  //  a DOWN comes from the actor that died, nobody else
     size_t index;
     s_child_t *child = s_find (sup, down.ref, &index);
     if (!child)
@@ -575,8 +580,12 @@ s_on_restart (tr_actor_t *self, void *state, const tr_msg_t *msg)
             s_start (self, sup, (size_t) which[0]);
         }
     }
-    else if (sup->phase == S_WAITING)
-        s_start_group (self, sup);
+    else if (msg->size == sizeof (uint64_t) && sup->phase == S_WAITING) {
+        uint64_t token;
+        memcpy (&token, msg->data, sizeof token);
+        if (token == sup->group_token)
+            s_start_group (self, sup);
+    }
     return 0;
 }
 

@@ -110,7 +110,8 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
     unsigned char *request = malloc (S_MAX_REQUEST);
     if (!request || signal_fd < 0)
         _exit (1);
-    int children = 0;
+    int children = 0, capacity = 0;
+    pid_t *live = NULL;  //  forked and not reaped yet (plain malloc: no troupe here)
     bool closing = false;
     pid_t zygote_pid = getpid ();
     while (!closing || children > 0) {
@@ -129,9 +130,13 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
             uint32_t kind;
             memcpy (&kind, request, sizeof kind);
             if (kind == S_KILL && (size_t) size == sizeof (s_kill_t)) {
+                //  Only a child of ours not reaped yet: a reaped pid may
+                //  already belong to some other process.
                 s_kill_t order;
                 memcpy (&order, request, sizeof order);
-                kill (order.pid, order.signal);
+                for (int i = 0; i < children; i++)
+                    if (order.pid > 0 && live[i] == order.pid)
+                        kill (order.pid, order.signal);
             }
             else if (kind == S_FORK && (size_t) size >= sizeof kind + sizeof (tr__child_args_t)) {
                 tr__child_args_t args;
@@ -157,8 +162,16 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
                         s_exec_command (&args);
                     tr__child_main (&args, arg);
                 }
-                if (pid > 0)
-                    children++;
+                if (pid > 0) {
+                    if (children == capacity) {
+                        capacity = capacity ? capacity * 2 : 64;
+                        pid_t *grown = realloc (live, (size_t) capacity * sizeof (pid_t));
+                        if (!grown)
+                            _exit (1);
+                        live = grown;
+                    }
+                    live[children++] = pid;
+                }
                 event.pid = pid > 0 ? pid : 0;
                 event.status = pid > 0 ? 0 : errno;
                 s_send_event (fd, &event);
@@ -171,39 +184,20 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
             int status;
             pid_t pid;
             while ((pid = waitpid (-1, &status, WNOHANG)) > 0) {
-                children--;
+                for (int i = 0; i < children; i++)
+                    if (live[i] == pid) {
+                        live[i] = live[--children];
+                        break;
+                    }
                 if (!closing) {
                     tr__zygote_event_t event = {TR__ZYGOTE_DIED, 0, pid, status};
                     s_send_event (fd, &event);
                 }
             }
         }
-        if (closing && children > 0) {
-            //  Kill whatever is left of ours (our process group may hold the
-            //  host's other processes too: only our own children).
-            DIR *dir = opendir ("/proc");
-            struct dirent *entry;
-            while (dir && (entry = readdir (dir))) {
-                pid_t pid = atoi (entry->d_name);
-                if (pid <= 0)
-                    continue;
-                char path[64], line[256];
-                snprintf (path, sizeof path, "/proc/%d/stat", pid);
-                FILE *file = fopen (path, "r");
-                if (!file)
-                    continue;
-                if (fgets (line, sizeof line, file)) {
-                    char *close_paren = strrchr (line, ')');
-                    int ppid = 0;
-                    if (close_paren && sscanf (close_paren + 2, "%*c %d", &ppid) == 1
-                        && ppid == getpid ())
-                        kill (pid, SIGKILL);
-                }
-                fclose (file);
-            }
-            if (dir)
-                closedir (dir);
-        }
+        if (closing)
+            for (int i = 0; i < children; i++)
+                kill (live[i], SIGKILL);  //  reaped by the loop above
     }
     _exit (0);
 }

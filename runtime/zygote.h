@@ -13,7 +13,7 @@ typedef struct tr__zygote tr__zygote_t;
 //  What a new process actor needs (sent to the zygote, given to the child).
 typedef struct {
     uint64_t replica;       //  its identity on the parent's socket
-    uint64_t memory_limit;  //  bytes (RLIMIT_AS), 0 = none
+    uint64_t memory_limit;  //  resident bytes; the node checks it, 0 = none
     uint32_t cpu_limit_s;   //  RLIMIT_CPU seconds, 0 = none
     uint32_t heartbeat_ms;
     uint64_t max_payload;

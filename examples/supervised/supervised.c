@@ -1,6 +1,7 @@
 //  supervised - a crash-prone worker under a one_for_one root supervisor:
 //  each crash is followed by a restart, until the worker crashes more often
-//  than the supervisor's intensity allows and the root gives up
+//  than the supervisor's intensity allows and the root gives up. In between,
+//  a process pool whose children really segfault: the node carries on.
 //
 //  Build: part of the main build (build/supervised), or against an installed
 //  troupe: cc supervised.c $(pkg-config --cflags --libs troupe)
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <troupe.h>
 
@@ -18,9 +20,11 @@
 #define CRASH_EVERY 5   //  the worker crashes on every 5th request it handles
 #define PERIOD_MS   10000
 //  Restarts allowed within PERIOD_MS. The first part crashes REQUESTS /
-//  CRASH_EVERY = 4 times, so this must be at least 4; with 5, the second
+//  CRASH_EVERY = 4 times, so this must be at least 4; with 5, the last
 //  part takes two crashes: one more restart, then the root gives up.
-#define INTENSITY 5
+#define INTENSITY     5
+#define SEGV_REQUESTS 9  //  requests to the process pool
+#define SEGV_EVERY    3  //  its child segfaults on every 3rd request it handles
 
 //  The worker's state. It is zeroed for every incarnation: a restart
 //  starts the count again from 0.
@@ -55,6 +59,24 @@ static const tr_handler_t s_worker_handlers[] = {
 static const tr_behaviour_t s_worker = {
     .name = "worker", .state_size = sizeof (worker_t), .handlers = s_worker_handlers};
 
+//  "segv", run in child processes: like "work", but every SEGV_EVERY-th
+//  request writes through a NULL pointer. The compiler cannot see that it is
+//  NULL (volatile), so this is a real segmentation fault, in the child.
+static int *volatile s_nowhere = NULL;
+
+static int
+s_segv (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    worker_t *worker = state;
+    if (++worker->handled % SEGV_EVERY == 0)
+        *s_nowhere = 1;
+    return tr_reply (self, msg, &worker->handled, sizeof worker->handled);
+}
+
+static const tr_handler_t s_segv_handlers[] = {{"work", s_segv}, {NULL, NULL}};
+static const tr_behaviour_t s_segv_behaviour = {
+    .name = "segv", .state_size = sizeof (worker_t), .handlers = s_segv_handlers};
+
 //  The current incarnation of the worker: wait until the name "worker" is
 //  held by an actor other than `old` (the supervisor moves the name to each
 //  new incarnation). Returns TR_REF_NONE if the root gives up (or after 2 s).
@@ -83,7 +105,10 @@ main (void)
                                  .period_ms = PERIOD_MS,
                                  .children = children,
                                  .child_count = 1};
-    bool ok = tr_behaviour_register (&s_worker) == 0;
+    //  Register before tr_runtime_new: it forks the zygote that process
+    //  actors are forked from, a copy of this process as it is then.
+    bool ok =
+        tr_behaviour_register (&s_worker) == 0 && tr_behaviour_register (&s_segv_behaviour) == 0;
     tr_runtime_t *rt = tr_runtime_new (NULL);
     tr_ref_t root = TR_REF_NONE;
     if (!ok || !rt || tr_runtime_start (rt) != 0 || tr_runtime_root (rt, &spec, &root) != 0) {
@@ -134,7 +159,41 @@ main (void)
     ok = ok && info_count == 1 && info[0].restarts == (uint32_t) crashed
          && record_count == (size_t) crashed;
 
-    //  3. Crash until more than INTENSITY restarts fall within PERIOD_MS: the
+    //  3. A process pool of "segv" (one child, plus a warm spare). A child
+    //  that segfaults dies alone; the spare takes its place at once. With
+    //  max_retries 1 the request it held is poison at once: TR_EPOISON.
+    tr_process_spec_t process = {.behaviour = "segv",
+                                 .max_retries = 1,
+                                 .heartbeat_timeout_ms = 5000};  //  room for sanitizer builds
+    tr_ref_t pool = TR_REF_NONE;
+    int poisoned = 0;
+    ok = ok && tr_process_start (rt, &process, &pool) == 0;
+    for (int i = 1; ok && i <= SEGV_REQUESTS; i++) {
+        int32_t count = 0;
+        void *reply = NULL;
+        size_t size = 0;
+        int rc = tr_call (rt, pool, tr_type ("work"), NULL, 0, 5000, &reply, &size);
+        if (rc == 0 && size == sizeof count) {
+            memcpy (&count, reply, sizeof count);
+            printf ("segv request %d: answered, count %d\n", i, (int) count);
+        }
+        else
+            printf ("segv request %d: %s\n", i, tr_strerror (rc));
+        poisoned += rc == TR_EPOISON;
+        tr_free (reply);
+    }
+    tr_process_stats_t stats;
+    ok = ok && tr_process_stats (rt, pool, &stats) == 0;
+    printf ("pool: %llu answered, %llu poisoned, %llu restarts, last exit: %s; "
+            "the node (pid %d) is still here\n",
+            (unsigned long long) stats.answered, (unsigned long long) stats.poisoned,
+            (unsigned long long) stats.restarts, tr_strerror (stats.last_exit_reason),
+            (int) getpid ());
+    ok = ok && poisoned == SEGV_REQUESTS / SEGV_EVERY && stats.poisoned == (uint64_t) poisoned
+         && stats.restarts == (uint64_t) poisoned
+         && stats.answered == (uint64_t) (SEGV_REQUESTS - poisoned);
+
+    //  4. Crash until more than INTENSITY restarts fall within PERIOD_MS: the
     //  root stops its children, fails with TR_EESCALATED, and
     //  tr_runtime_wait returns TR_EXIT_ESCALATED.
     int crashes = 0;

@@ -183,8 +183,10 @@ typedef struct {
 //  Fill options with the defaults.
 TR_EXPORT void tr_options_default (tr_options_t *options);
 
-//  Create a node (options NULL = defaults). Starts no thread and installs no
-//  signal handler. Returns NULL on bad options (logged).
+//  Create a node (options NULL = defaults). Forks the zygote (unless
+//  no_processes), makes the ZeroMQ context (libzmq starts its own I/O and
+//  reaper threads); starts no scheduler thread and installs no signal
+//  handler. Returns NULL on bad options or a bad link order (logged).
 TR_EXPORT tr_runtime_t *tr_runtime_new (const tr_options_t *options);
 //  Start the scheduler threads. Returns 0, or TR_ESTOPPED if already
 //  started or stopped.

@@ -97,9 +97,36 @@ s_maybe (tr_actor_t *self, void *state, const tr_msg_t *msg)
     return tr_reply (self, msg, msg->data, msg->size);
 }
 
-static const tr_handler_t s_worker_handlers[] = {
-    {"t.echo", s_echo}, {"t.echo_slow", s_echo_slow}, {"t.crash", s_crash}, {"t.hang", s_hang},
-    {"t.hog", s_hog},   {"t.maybe", s_maybe},         {NULL, NULL}};
+//  One-way work of 2 ms.
+static int
+s_slow_oneway (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void) self;
+    (void) state;
+    (void) msg;
+    usleep (2000);
+    return 0;
+}
+
+//  A handler that fails (returns an error, no crash).
+static int
+s_fail (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void) self;
+    (void) state;
+    (void) msg;
+    return TR_EFAILED;
+}
+
+static const tr_handler_t s_worker_handlers[] = {{"t.slow_oneway", s_slow_oneway},
+                                                 {"t.fail", s_fail},
+                                                 {"t.echo", s_echo},
+                                                 {"t.echo_slow", s_echo_slow},
+                                                 {"t.crash", s_crash},
+                                                 {"t.hang", s_hang},
+                                                 {"t.hog", s_hog},
+                                                 {"t.maybe", s_maybe},
+                                                 {NULL, NULL}};
 static const tr_behaviour_t s_worker = {"t.worker", 0, NULL, NULL, s_worker_handlers, NULL};
 
 //  --------------------------------------------------------------------------
@@ -148,6 +175,9 @@ s_blast (tr_actor_t *self, void *state, const tr_msg_t *msg)
     s_blaster_t *blaster = state;
     memcpy (&blaster->pool, msg->data, sizeof blaster->pool);
     blaster->count = S_REQUESTS;
+    if (msg->size == sizeof blaster->pool + sizeof (int32_t))
+        memcpy (&blaster->count, (const char *) msg->data + sizeof blaster->pool,
+                sizeof blaster->count);
     tr_type_t type = tr_type ("t.echo_slow");
     for (int32_t i = 0; i < blaster->count; i++) {
         int rc = tr_request (self, blaster->pool, type, &i, sizeof i, 60000, s_on_reply, NULL);
@@ -525,6 +555,72 @@ test_zygote_killed (void)
     tr_runtime_destroy (&rt);
 }
 
+//  One-way messages are confirmed only once handled: a child killed with a
+//  backlog of them gets it redelivered, and every one is confirmed once.
+static void
+test_oneway_redelivered (void)
+{
+    tr_runtime_t *rt = s_runtime ();
+    tr_process_spec_t spec = {.behaviour = "t.worker",
+                              .heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS};
+    tr_ref_t pool;
+    TR_CHECK (tr_process_start (rt, &spec, &pool));
+    for (int i = 0; i < 300; i++)
+        TR_CHECK (tr_runtime_send (rt, pool, tr_type ("t.slow_oneway"), NULL, 0));
+    //  Batches of 64 at 2 ms: after 400 ms about three batches ran and
+    //  were confirmed; the rest waits in the child.
+    usleep (400000);
+    tr_process_stats_t before;
+    TR_CHECK (tr_process_stats (rt, pool, &before));
+    TR_ASSERT (before.answered > 0);  //  confirmed as they ran, not at the end
+    int pids[1];
+    size_t count = 0;
+    TR_CHECK (tr_process_pids (rt, pool, pids, 1, &count));
+    TR_ASSERT (kill (pids[0], SIGKILL) == 0);
+    tr_process_stats_t stats;
+    for (int tries = 0; tries < 500; tries++) {
+        TR_CHECK (tr_process_stats (rt, pool, &stats));
+        if (stats.answered == 300 && stats.in_flight == 0 && stats.queued == 0)
+            break;
+        usleep (10000);
+    }
+    printf ("one-way: %llu confirmed, %llu redelivered after the kill\n",
+            (unsigned long long) stats.answered, (unsigned long long) stats.redelivered);
+    TR_ASSERT_EQ_INT ((int) stats.answered, 300);
+    //  Nothing confirmed before it ran (some redelivered), nothing that ran
+    //  sent again (not all of them).
+    TR_ASSERT (stats.redelivered > 20 && stats.redelivered < 250);
+    TR_ASSERT_EQ_INT ((int) stats.in_flight, 0);
+    tr_runtime_destroy (&rt);
+}
+
+//  A handler that fails ends its child; what was queued behind it is not
+//  answered by the dying child but redelivered to the next one.
+static void
+test_failing_handler_queue (void)
+{
+    tr_runtime_t *rt = s_runtime ();
+    tr_process_spec_t spec = {.behaviour = "t.worker",
+                              .heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS};
+    tr_ref_t pool, blaster;
+    TR_CHECK (tr_process_start (rt, &spec, &pool));
+    TR_CHECK (tr_spawn (rt, "t.blaster", NULL, 0, NULL, &blaster));
+    TR_CHECK (tr_runtime_send (rt, pool, tr_type ("t.fail"), NULL, 0));
+    struct {
+        tr_ref_t pool;
+        int32_t count;
+    } __attribute__ ((packed)) blast = {pool, 20};
+    TR_CHECK (tr_runtime_send (rt, blaster, tr_type ("t.blast"), &blast, sizeof blast));
+    TR_CHECK (tr_call (rt, blaster, tr_type ("t.wait"), NULL, 0, 30000, NULL, NULL));
+    int32_t *result = NULL;
+    size_t size = 0;
+    TR_CHECK (tr_call (rt, blaster, tr_type ("t.result"), NULL, 0, 1000, (void **) &result, &size));
+    TR_ASSERT_EQ_INT (result[0], 20);  //  answered once each
+    TR_ASSERT_EQ_INT (result[2], 0);   //  no error reply
+    tr_free (result);
+    tr_runtime_destroy (&rt);
+}
+
 //  Destroy leaves no child, no zombie, no run directory.
 static void
 test_nothing_left (void)
@@ -605,6 +701,8 @@ main (void)
     test_crash_every_message ();
     test_supervised_pool ();
     test_zygote_killed ();
+    test_oneway_redelivered ();
+    test_failing_handler_queue ();
     test_nothing_left ();
     TR_PASS ();
     return 0;
