@@ -91,7 +91,8 @@ s_forked_add (pid_t pid)
     s_fail ("fork", "too many children at once");
 }
 
-//  Kill and reap one of our children; nonzero if it could not be reaped.
+//  Kill one of the baselines' children and wait until it is gone (the
+//  forker, its parent, lets the kernel reap it); nonzero if it stays.
 static int
 s_reap (pid_t pid)
 {
@@ -101,12 +102,14 @@ s_reap (pid_t pid)
         if (s_forked[i] == pid)
             s_forked[i] = 0;
     kill (pid, SIGKILL);
-    while (waitpid (pid, NULL, 0) < 0)
-        if (errno != EINTR) {
-            s_fail ("waitpid", strerror (errno));
-            return -1;
-        }
-    return 0;
+    for (int waited = 0; waited < 200000; waited++) {
+        if (kill (pid, 0) != 0 && errno == ESRCH)
+            return 0;
+        struct timespec pause = {0, 10000};
+        nanosleep (&pause, NULL);
+    }
+    s_fail ("reap", "a child did not die within 2 s");
+    return -1;
 }
 
 static void
@@ -123,6 +126,100 @@ s_child_setup (pid_t parent)
     prctl (PR_SET_PDEATHSIG, SIGKILL);
     if (getppid () != parent)
         _exit (0);
+}
+
+//  -------------------------------------------------------------------------
+//  The forker: the baselines' children are forked from this single-threaded
+//  process, made before any ZeroMQ context. Forking from the bench itself
+//  (with libzmq's threads running) can leave a child stuck on an allocator
+//  lock taken at fork time, which happens under ASan (GCC 12). troupe does
+//  the same with its zygote.
+
+typedef enum { S_FORK_ANSWER = 1, S_FORK_ECHO = 2 } s_fork_kind_t;
+
+typedef struct {
+    int32_t kind;
+    char endpoint[120];
+} s_fork_order_t;
+
+static int s_forker_orders = -1, s_forker_pids = -1;
+static pid_t s_forker_pid;
+
+static void __attribute__ ((noreturn)) s_answer_child (const char *endpoint, pid_t parent);
+static void __attribute__ ((noreturn)) s_echo_child (const char *endpoint, pid_t parent);
+
+static void __attribute__ ((noreturn)) s_forker_main (int orders, int pids, pid_t parent)
+{
+    s_child_setup (parent);
+    signal (SIGCHLD, SIG_IGN);  //  the kernel reaps our children
+    pid_t self = getpid ();
+    s_fork_order_t order;
+    while (read (orders, &order, sizeof order) == (ssize_t) sizeof order) {
+        order.endpoint[sizeof order.endpoint - 1] = 0;
+        pid_t pid = fork ();
+        if (pid == 0) {
+            signal (SIGCHLD, SIG_DFL);
+            if (order.kind == S_FORK_ANSWER)
+                s_answer_child (order.endpoint, self);
+            s_echo_child (order.endpoint, self);
+        }
+        int32_t answer = pid > 0 ? pid : -errno;
+        if (write (pids, &answer, sizeof answer) != (ssize_t) sizeof answer)
+            break;
+    }
+    _exit (0);
+}
+
+//  Start the forker (before any ZeroMQ context). 0 or -1.
+static int
+s_forker_start (void)
+{
+    int orders[2], pids[2];
+    if (pipe (orders) != 0 || pipe (pids) != 0)
+        return -1;
+    pid_t parent = getpid ();
+    fflush (stdout);
+    fflush (stderr);
+    s_forker_pid = fork ();
+    if (s_forker_pid < 0)
+        return -1;
+    if (s_forker_pid == 0) {
+        close (orders[1]);
+        close (pids[0]);
+        s_forker_main (orders[0], pids[1], parent);
+    }
+    close (orders[0]);
+    close (pids[1]);
+    s_forker_orders = orders[1];
+    s_forker_pids = pids[0];
+    return 0;
+}
+
+static void
+s_forker_stop (void)
+{
+    if (s_forker_pid > 0) {
+        close (s_forker_orders);
+        close (s_forker_pids);
+        kill (s_forker_pid, SIGKILL);
+        waitpid (s_forker_pid, NULL, 0);
+        s_forker_pid = 0;
+    }
+}
+
+//  A child of the forker running kind on endpoint: its pid, or -1.
+static pid_t
+s_forker_fork (s_fork_kind_t kind, const char *endpoint)
+{
+    s_fork_order_t order = {kind, ""};
+    snprintf (order.endpoint, sizeof order.endpoint, "%s", endpoint);
+    int32_t pid = -1;
+    if (write (s_forker_orders, &order, sizeof order) != (ssize_t) sizeof order
+        || read (s_forker_pids, &pid, sizeof pid) != (ssize_t) sizeof pid || pid <= 0) {
+        errno = pid < 0 ? -pid : EPIPE;
+        return -1;
+    }
+    return pid;
 }
 
 static char s_dir[64];  //  private temp dir for the baselines' ipc endpoints
@@ -180,16 +277,11 @@ s_router_send (void *router, zmq_msg_t *identity, const void *body, size_t size)
 static pid_t
 s_fork_answer (void *router, const char *endpoint, int *cpu)
 {
-    pid_t parent = getpid ();
-    fflush (stdout);
-    fflush (stderr);
-    pid_t pid = fork ();
+    pid_t pid = s_forker_fork (S_FORK_ANSWER, endpoint);
     if (pid < 0) {
         s_fail ("fork", strerror (errno));
         return 0;
     }
-    if (pid == 0)
-        s_answer_child (endpoint, parent);
     s_forked_add (pid);
     zmq_msg_t identity;
     zmq_msg_init (&identity);
@@ -317,16 +409,11 @@ s_zmq_ipc_reqrep_thr (long count, int *cpus)
         return 0;
     }
     double result = 0;
-    pid_t parent = getpid ();
-    fflush (stdout);
-    fflush (stderr);
-    pid_t pid = fork ();
+    pid_t pid = s_forker_fork (S_FORK_ECHO, endpoint);
     if (pid < 0) {
         s_fail ("zmq_ipc_reqrep_thr: fork", strerror (errno));
         goto done;
     }
-    if (pid == 0)
-        s_echo_child (endpoint, parent);
     s_forked_add (pid);
     zmq_msg_t identity;
     zmq_msg_init (&identity);
@@ -979,6 +1066,10 @@ main (int argc, char *argv[])
     if (s_register () != 0)
         return 1;
 
+    if (s_forker_start () != 0) {
+        s_fail ("forker", strerror (errno));
+        return 1;
+    }
     snprintf (s_dir, sizeof s_dir, "/tmp/bench_process-XXXXXX");
     if (!mkdtemp (s_dir)) {
         s_fail ("mkdtemp", strerror (errno));
@@ -1001,6 +1092,7 @@ main (int argc, char *argv[])
     }
     fflush (stdout);
     s_reap_all ();
+    s_forker_stop ();
     char path[128];
     snprintf (path, sizeof path, "%s/answer", s_dir);
     unlink (path);
@@ -1088,5 +1180,6 @@ main (int argc, char *argv[])
         s_check_leftovers ();
     }
     s_reap_all ();
+    s_forker_stop ();
     return s_failed;
 }
