@@ -651,7 +651,7 @@ tr_runtime_destroy (tr_runtime_t **self_p)
         s_runtime_free (self);
         return;
     }
-    bool abandoned = false;
+    bool abandoned = false, manager_abandoned = false;
     if (was == TR__RT_RUNNING) {
         //  Each scheduler stops its actors (newest first) when it sees its
         //  flag; the message only wakes it (a full pipe means it is awake).
@@ -676,11 +676,19 @@ tr_runtime_destroy (tr_runtime_t **self_p)
                            self->name, i, self->options.stop_timeout_ms);
                 pthread_detach (sched->thread);
                 abandoned = true;
+                if (i == self->threads)
+                    manager_abandoned = true;
             }
         }
     }
-    if (abandoned)
-        return;  //  a thread still runs on this memory: leave it be
+    if (abandoned) {
+        //  A thread still runs on this memory: leave it be. But when the
+        //  process manager did stop, its children need not outlive us: stop
+        //  the zygote (it kills them) and remove the run directory.
+        if (!manager_abandoned)
+            tr__procs_destroy (&self->procs);
+        return;
+    }
     for (uint32_t i = 0; i < self->sched_count; i++)
         tr__sched_drain_shutdown (self->scheds[i]);
     s_runtime_free (self);

@@ -5,6 +5,9 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +50,32 @@ static const tr_handler_t s_handlers[] = {
     {"test.hang", s_hang}, {"test.noop", s_noop}, {"test.spawnkill", s_spawn_kill}, {NULL, NULL}};
 static const tr_behaviour_t s_sleeper = {"test.sleeper", 0, NULL, NULL, s_handlers, NULL};
 
+//  Whether this process still has a child named troupe-zygote.
+static bool
+s_zygote_alive (void)
+{
+    bool found = false;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc))) {
+        char path[300], line[256], name[64] = "";
+        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            continue;
+        int pid = 0, ppid = 0;
+        char state = 0;
+        if (fgets (line, sizeof line, file)
+            && sscanf (line, "%d (%63[^)]) %c %d", &pid, name, &state, &ppid) == 4
+            && ppid == getpid () && state != 'Z' && strcmp (name, "troupe-zygote") == 0)
+            found = true;
+        fclose (file);
+    }
+    if (proc)
+        closedir (proc);
+    return found;
+}
+
 static double
 s_now (void)
 {
@@ -67,8 +96,15 @@ test_full_pipe_to_stuck_thread (void)
     tr_runtime_t *rt = tr_runtime_new (&options);
     TR_ASSERT (rt);
     TR_CHECK (tr_runtime_start (rt));
-    tr_ref_t sleeper;
+    tr_ref_t sleeper, pool;
     TR_CHECK (tr_spawn (rt, "test.sleeper", NULL, 0, NULL, &sleeper));
+    //  A process pool too: its children must not outlive an abandoning destroy.
+    tr_process_spec_t spec = {.behaviour = "test.sleeper"};
+    TR_CHECK (tr_process_start (rt, &spec, &pool));
+    int pids[1] = {0};
+    size_t count = 0;
+    TR_CHECK (tr_process_pids (rt, pool, pids, 1, &count));
+    TR_ASSERT (pids[0] > 0 && kill (pids[0], 0) == 0);
     TR_CHECK (tr_runtime_send (rt, sleeper, tr_type ("test.hang"), NULL, 0));
     usleep (50000);
     //  Fill the pipe: tr_call's send then waits for room, within its timeout.
@@ -83,6 +119,10 @@ test_full_pipe_to_stuck_thread (void)
     tr_runtime_destroy (&rt);
     TR_ASSERT (s_now () - start < 3.0);
     TR_ASSERT (rt == NULL);
+    for (int tries = 0; tries < 200 && kill (pids[0], 0) == 0; tries++)
+        usleep (10000);
+    TR_ASSERT (kill (pids[0], 0) != 0);
+    TR_ASSERT (!s_zygote_alive ());   //  stopped (and reaped) though a thread was abandoned
     atomic_store (&s_release, true);  //  let the abandoned thread end
     usleep (50000);
 }
