@@ -333,7 +333,7 @@ s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status)
     //  forked behind it. Without one, a new child is forked for the place.
     int spare = -1;
     for (int i = pool->active; index < pool->active && i < pool->replica_count; i++)
-        if (pool->replicas[i].state == S_READY) {
+        if (pool->replicas[i].state == S_READY && !pool->replicas[i].kill_reason) {
             spare = i;
             break;
         }
@@ -442,6 +442,7 @@ s_on_event (tr_actor_t *self, void *state, const tr_msg_t *msg)
                         //  to the pool itself, never a runtime type (no forged
                         //  events, deaths or answers).
                         if (event.wire.to == tr_self (self)
+                            || tr__ref_thread (event.wire.to) == TR__HOST_THREAD
                             || strncmp (event.wire.type, "tr.", 3) == 0
                             || tr_type (event.wire.type) == TR_TYPE_NONE) {
                             s_violation (pool, replica, "a message it may not send");

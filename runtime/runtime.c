@@ -358,7 +358,7 @@ s_reply_code (const tr__msg_t *reply)
 int
 tr__host_request (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, tr__msg_t **reply)
 {
-    if (!self->testkit && tr__sched_current ()) {
+    if ((!self->testkit && tr__sched_current ()) || self->bridge) {
         tr__warn ("runtime", "a blocking host call from inside a handler is refused "
                              "(use tr_request, tr_actor_spawn)");
         tr__msg_free (NULL, msg);
@@ -436,25 +436,33 @@ tr__refuse_oversized (tr_runtime_t *self, tr__sched_t *sched, tr_ref_t from, tr_
     return TR_EMSGSIZE;
 }
 
-//  Host senders wait while a TR_OVERFLOW_BLOCK mailbox is full.
-static void
-s_wait_for_space (tr_runtime_t *self, tr_ref_t to)
+//  Host senders wait while a TR_OVERFLOW_BLOCK mailbox is full, until
+//  timeout_ms (-1: no limit). Returns 0, or TR_ETIMEDOUT.
+static int
+s_wait_for_space (tr_runtime_t *self, tr_ref_t to, int timeout_ms)
 {
     uint32_t thread = tr__ref_thread (to);
     if (thread >= self->sched_count || !tr__ref_index (to))
-        return;
+        return 0;
     tr_actor_t *actor = tr__sched_slot (self->scheds[thread], tr__ref_index (to));
     if (!actor)
-        return;
+        return 0;
+    uint64_t give_up = timeout_ms >= 0 ? tr__now_ns () + (uint64_t) timeout_ms * 1000000ULL : 0;
+    int rc = 0;
     pthread_mutex_lock (&self->space_lock);
     while (tr__running (self)
            && atomic_load_explicit (&actor->full, memory_order_relaxed) == TR__FULL_BLOCK
            && atomic_load_explicit (&actor->gen, memory_order_relaxed) == tr__ref_gen (to)) {
+        if (give_up && tr__now_ns () >= give_up) {
+            rc = TR_ETIMEDOUT;
+            break;
+        }
         //  Bounded naps: a wake-up can race with the check above.
         struct timespec deadline = s_deadline (CLOCK_MONOTONIC, 10);
         pthread_cond_timedwait (&self->space_cond, &self->space_lock, &deadline);
     }
     pthread_mutex_unlock (&self->space_lock);
+    return rc;
 }
 
 void
@@ -474,7 +482,7 @@ tr_runtime_send (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *da
         return TR_EINVAL;
     if (size > self->options.max_payload)
         return tr__refuse_oversized (self, NULL, TR_REF_NONE, to, type, size);
-    s_wait_for_space (self, to);
+    s_wait_for_space (self, to, -1);
     tr__sched_t *sched = self->testkit ? self->scheds[0] : NULL;
     return tr__route (self, sched, s_message (sched, to, type, data, size), true);
 }
@@ -505,7 +513,11 @@ tr__call_msg (tr_runtime_t *self, tr__msg_t *msg, int timeout_ms, void **reply, 
         *reply = NULL;
     if (reply_size)
         *reply_size = 0;
-    s_wait_for_space (self, msg->to);
+    //  The call's timeout covers waiting for room in a blocking mailbox too.
+    if (s_wait_for_space (self, msg->to, timeout_ms) != 0) {
+        tr__msg_free (NULL, msg);
+        return TR_ETIMEDOUT;
+    }
     tr__msg_t *answer = NULL;
     int rc = tr__host_request (self, msg, timeout_ms, &answer);
     if (rc == 0 && answer && answer->size && reply) {

@@ -251,7 +251,7 @@ s_overflow (tr__sched_t *self, tr_actor_t *actor, tr__msg_t *msg, bool can_fail)
         case TR_OVERFLOW_DROP_OLDEST: {
             //  The oldest message that may be dropped (not a system one).
             tr__msg_t *prev = NULL, *victim = actor->head;
-            while (victim && (victim->flags & (TR__MSG_SYSTEM | TR__MSG_NODROP))) {
+            while (victim && (victim->flags & (TR__MSG_SYSTEM | TR__MSG_NODROP | TR_MSG_REPLY))) {
                 prev = victim;
                 victim = victim->next;
             }

@@ -97,7 +97,7 @@ tr_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, size_
     *ref = TR_REF_NONE;
     if (!tr__running (self))
         return TR_ESTOPPED;
-    if (!self->testkit && tr__sched_current ()) {
+    if ((!self->testkit && tr__sched_current ()) || self->bridge) {
         tr__warn ("runtime", "tr_spawn from inside a handler is refused (use tr_actor_spawn)");
         return TR_EINVAL;
     }

@@ -519,8 +519,9 @@ s_on_down (tr_actor_t *self, void *state, const tr_msg_t *msg)
     if (msg->size != sizeof down)
         return 0;
     memcpy (&down, msg->data, sizeof down);
-    if (msg->from != down.ref)
-        return 0;  //  a DOWN comes from the actor that died, nobody else
+    //  A DOWN comes from the actor that died, and only once it is dead.
+    if (msg->from != down.ref || tr__ref_alive (tr_actor_runtime (self), down.ref))
+        return 0;
     size_t index;
     s_child_t *child = s_find (sup, down.ref, &index);
     if (!child)

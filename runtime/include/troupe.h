@@ -184,9 +184,11 @@ typedef struct {
 TR_EXPORT void tr_options_default (tr_options_t *options);
 
 //  Create a node (options NULL = defaults). Forks the zygote (unless
-//  no_processes), makes the ZeroMQ context (libzmq starts its own I/O and
-//  reaper threads); starts no scheduler thread and installs no signal
-//  handler. Returns NULL on bad options or a bad link order (logged).
+//  no_processes; if the fork fails the node runs without process actors,
+//  logged), makes the ZeroMQ context (libzmq starts its own I/O and reaper
+//  threads); starts no scheduler thread and installs no signal handler.
+//  Returns NULL on bad options, a bad link order, or when the private run
+//  directory cannot be made or bound (logged).
 TR_EXPORT tr_runtime_t *tr_runtime_new (const tr_options_t *options);
 //  Start the scheduler threads. Returns 0, or TR_ESTOPPED if already
 //  started or stopped.

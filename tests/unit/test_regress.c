@@ -46,6 +46,44 @@ s_spawn_kill (tr_actor_t *self, void *state, const tr_msg_t *msg)
     return rc ? rc : tr_reply (self, msg, &child, sizeof child);
 }
 
+//  "test.ask" {target, probe}: a request to target; its continuation tells
+//  the probe "test.got" with the result code.
+typedef struct {
+    tr_ref_t probe;
+} s_asker_t;
+
+static void
+s_on_answer (tr_actor_t *self, void *state, int rc, const tr_msg_t *reply, void *arg)
+{
+    (void) reply;
+    (void) arg;
+    s_asker_t *asker = state;
+    int32_t code = rc;
+    tr_send (self, asker->probe, tr_type ("test.got"), &code, sizeof code);
+}
+
+static int
+s_ask (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    s_asker_t *asker = state;
+    tr_ref_t refs[2];
+    memcpy (refs, msg->data, sizeof refs);
+    asker->probe = refs[1];
+    return tr_request (self, refs[0], tr_type ("test.echo"), NULL, 0, 60000, s_on_answer, NULL);
+}
+
+static int
+s_echo (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void) state;
+    return tr_reply (self, msg, NULL, 0);
+}
+
+static const tr_handler_t s_asker_handlers[] = {
+    {"test.ask", s_ask}, {"test.echo", s_echo}, {"test.noop", s_noop}, {NULL, NULL}};
+static const tr_behaviour_t s_asker = {"test.asker", sizeof (s_asker_t), NULL,
+                                       NULL,         s_asker_handlers,   NULL};
+
 static const tr_handler_t s_handlers[] = {
     {"test.hang", s_hang}, {"test.noop", s_noop}, {"test.spawnkill", s_spawn_kill}, {NULL, NULL}};
 static const tr_behaviour_t s_sleeper = {"test.sleeper", 0, NULL, NULL, s_handlers, NULL};
@@ -181,6 +219,54 @@ test_dropped_request_answered (void)
     tr_testkit_destroy (&kit);
 }
 
+//  A reply waiting in a full drop-oldest mailbox is not what gets dropped.
+static void
+test_drop_oldest_keeps_replies (void)
+{
+    tr_testkit_t *kit = tr_testkit_new ();
+    tr_runtime_t *rt = tr_testkit_runtime (kit);
+    tr_spawn_opts_t opts = {
+        .mailbox_limit = 1, .overflow = TR_OVERFLOW_DROP_OLDEST, .overflow_set = true};
+    tr_ref_t asker, target;
+    TR_CHECK (tr_spawn (rt, "test.asker", NULL, 0, &opts, &asker));
+    TR_CHECK (tr_spawn (rt, "test.asker", NULL, 0, NULL, &target));
+    tr_ref_t probe = tr_testkit_probe (kit);
+    tr_ref_t refs[2] = {target, probe};
+    TR_CHECK (tr_testkit_send (kit, TR_REF_NONE, asker, tr_type ("test.ask"), refs, sizeof refs));
+    TR_ASSERT (tr_testkit_step (kit));  //  the asker asks
+    TR_ASSERT (tr_testkit_step (kit));  //  the target answers: the reply waits at the asker
+    //  Two more messages into the full mailbox: the oldest droppable one
+    //  goes, never the reply before them.
+    TR_CHECK (tr_testkit_send (kit, TR_REF_NONE, asker, tr_type ("test.noop"), NULL, 0));
+    TR_CHECK (tr_testkit_send (kit, TR_REF_NONE, asker, tr_type ("test.noop"), NULL, 0));
+    tr_testkit_run (kit);
+    tr_msg_t got;
+    TR_CHECK (tr_testkit_expect (kit, probe, &got));
+    int32_t code;
+    memcpy (&code, got.data, sizeof code);
+    TR_ASSERT_EQ_INT (code, 0);  //  the continuation had its reply
+    TR_ASSERT ((int) tr_dead_letter_count (rt, TR_EOVERFLOW) >= 1);
+    tr_testkit_destroy (&kit);
+}
+
+//  tr_call's timeout covers waiting for room in a full block-policy mailbox.
+static void
+test_call_waits_for_room_within_timeout (void)
+{
+    tr_testkit_t *kit = tr_testkit_new ();
+    tr_runtime_t *rt = tr_testkit_runtime (kit);
+    tr_spawn_opts_t opts = {
+        .mailbox_limit = 1, .overflow = TR_OVERFLOW_BLOCK, .overflow_set = true};
+    tr_ref_t target;
+    TR_CHECK (tr_spawn (rt, "test.asker", NULL, 0, &opts, &target));
+    TR_CHECK (tr_testkit_send (kit, TR_REF_NONE, target, tr_type ("test.noop"), NULL, 0));
+    double start = s_now ();
+    TR_ASSERT_EQ_INT (tr_call (rt, target, tr_type ("test.echo"), NULL, 0, 50, NULL, NULL),
+                      TR_ETIMEDOUT);
+    TR_ASSERT (s_now () - start < 2.0);
+    tr_testkit_destroy (&kit);
+}
+
 int
 main (void)
 {
@@ -196,7 +282,10 @@ main (void)
     int status = 0;
     TR_ASSERT (waitpid (child, &status, 0) == child);
     TR_ASSERT (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    TR_CHECK (tr_behaviour_register (&s_asker));
     test_dropped_request_answered ();
+    test_drop_oldest_keeps_replies ();
+    test_call_waits_for_room_within_timeout ();
     test_spawn_then_kill ();
     TR_PASS ();
     return 0;
