@@ -61,7 +61,10 @@ typedef struct {
     tr__procs_t *procs;
 } s_pool_arg_t;
 
-static tr_type_t s_type_check;
+static tr_type_t s_type_check, s_type_refill;
+
+//  How long a promoted spare's successor waits before it is forked.
+#define S_REFILL_DELAY_MS 10
 
 //  --------------------------------------------------------------------------
 //  Flight table
@@ -338,13 +341,22 @@ s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status)
             break;
         }
     if (spare >= 0) {
+        //  Redeliver to the promoted spare first, then fork its successor:
+        //  on two cores the fork would compete with serving what waits.
         pool->replicas[index] = pool->replicas[spare];
         pool->replicas[index].in_flight = 0;
-        s_fork (self, pool, spare);
+        pool->replicas[spare].state = S_DEAD;
+        s_flush_queue (pool);
+        //  The new spare a little later: a fork and a child's start-up now
+        //  would take the CPU from the promoted spare answering what waits.
+        uint64_t slot = (uint64_t) spare;
+        tr_send_after (self, S_REFILL_DELAY_MS, tr_self (self), s_type_refill, &slot, sizeof slot,
+                       NULL);
     }
-    else
+    else {
         s_fork (self, pool, index);
-    s_flush_queue (pool);
+        s_flush_queue (pool);
+    }
 }
 
 static void
@@ -531,6 +543,21 @@ s_on_check (tr_actor_t *self, void *state, const tr_msg_t *msg)
     return 0;
 }
 
+//  Fork the successor of a promoted spare (our own timer only).
+static int
+s_on_refill (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    s_pool_t *pool = state;
+    uint64_t slot;
+    if (msg->from != tr_self (self) || msg->size != sizeof slot)
+        return 0;
+    memcpy (&slot, msg->data, sizeof slot);
+    if (slot < (uint64_t) pool->replica_count && pool->replicas[slot].state == S_DEAD
+        && !pool->failed)
+        s_fork (self, pool, (int) slot);
+    return 0;
+}
+
 static int
 s_on_stats (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
@@ -630,11 +657,9 @@ s_terminate (tr_actor_t *self, void *state, int reason)
     tr__free ((void *) pool->spec.name);
 }
 
-static const tr_handler_t s_handlers[] = {{"tr.proc.event", s_on_event},
-                                          {"tr.proc.check", s_on_check},
-                                          {"tr.proc.stats", s_on_stats},
-                                          {"tr.proc.pids", s_on_pids},
-                                          {NULL, NULL}};
+static const tr_handler_t s_handlers[] = {
+    {"tr.proc.event", s_on_event}, {"tr.proc.check", s_on_check}, {"tr.proc.refill", s_on_refill},
+    {"tr.proc.stats", s_on_stats}, {"tr.proc.pids", s_on_pids},   {NULL, NULL}};
 static const tr_behaviour_t s_behaviour = {
     .name = "tr.process_pool",
     .state_size = sizeof (s_pool_t),
@@ -649,6 +674,7 @@ tr__pool_register (void)
 {
     tr_behaviour_register (&s_behaviour);
     s_type_check = tr_type ("tr.proc.check");
+    s_type_refill = tr_type ("tr.proc.refill");
 }
 
 //  --------------------------------------------------------------------------

@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 typedef struct {
     uint64_t replica;
     pid_t pid;
     tr_ref_t pool;
+    int pidfd;  //  readable when the child has exited, -1 when none
 } s_child_t;
 
 struct tr__procs {
@@ -134,6 +136,9 @@ tr__procs_destroy (tr__procs_t **self_p)
         unlink (path);
         rmdir (self->dir);
     }
+    for (size_t i = 0; i < self->child_count; i++)
+        if (self->children[i].pidfd >= 0)
+            close (self->children[i].pidfd);
     tr__free (self->children);
     tr__free (self);
     *self_p = NULL;
@@ -157,7 +162,12 @@ tr__procs_items (tr__procs_t *self, zmq_pollitem_t *items)
     items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
     items[1] = (zmq_pollitem_t){NULL, self->zygote_gone ? -1 : tr__zygote_fd (self->zygote),
                                 ZMQ_POLLIN, 0};
-    return 2;
+    //  A pidfd per child: its death is seen here at once, one hop before the
+    //  zygote's report (which stays the fallback, and carries the status).
+    int count = 2;
+    for (size_t i = 0; i < self->child_count && count < TR__PROCS_MAX_POLL; i++)
+        items[count++] = (zmq_pollitem_t){NULL, self->children[i].pidfd, ZMQ_POLLIN, 0};
+    return count;
 }
 
 static s_child_t *
@@ -189,6 +199,7 @@ tr__procs_replica_new (tr__procs_t *self, tr_ref_t pool)
     child->replica = self->next_replica++;
     child->pid = 0;
     child->pool = pool;
+    child->pidfd = -1;
     return child->replica;
 }
 
@@ -204,8 +215,11 @@ void
 tr__procs_replica_forget (tr__procs_t *self, uint64_t replica)
 {
     s_child_t *child = s_by_replica (self, replica);
-    if (child)
+    if (child) {
+        if (child->pidfd >= 0)
+            close (child->pidfd);
         *child = self->children[--self->child_count];
+    }
 }
 
 int
@@ -301,8 +315,12 @@ s_read_zygote (tr__procs_t *self, tr__sched_t *sched)
                                : s_by_pid (self, zygote_event.pid);
         if (!child)
             continue;
-        if (zygote_event.kind == TR__ZYGOTE_FORKED)
+        if (zygote_event.kind == TR__ZYGOTE_FORKED) {
             child->pid = zygote_event.pid;
+            //  Not our child (the zygote's): a pidfd still says when it ends.
+            if (child->pid > 0 && child->pidfd < 0)
+                child->pidfd = (int) syscall (SYS_pidfd_open, child->pid, 0);
+        }
         tr__proc_event_t event = {.kind = zygote_event.kind == TR__ZYGOTE_FORKED ? TR__PROC_FORKED
                                                                                  : TR__PROC_DIED,
                                   .pid = zygote_event.pid,
@@ -328,10 +346,29 @@ s_read_zygote (tr__procs_t *self, tr__sched_t *sched)
 }
 
 void
-tr__procs_ready (tr__procs_t *self, tr__sched_t *sched, zmq_pollitem_t *items)
+tr__procs_ready (tr__procs_t *self, tr__sched_t *sched, zmq_pollitem_t *items, int count)
 {
     if (items[0].revents & ZMQ_POLLIN)
         s_read_router (self, sched);
     if (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
         s_read_zygote (self, sched);
+    //  Children that ended: tell their pools now (status unknown here: a
+    //  signal is assumed; the pool knows when it killed one, and why).
+    for (int i = 2; i < count; i++) {
+        if (!(items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
+            continue;
+        for (size_t c = 0; c < self->child_count; c++) {
+            s_child_t *child = &self->children[c];
+            if (child->pidfd != items[i].fd)
+                continue;
+            close (child->pidfd);
+            child->pidfd = -1;
+            tr__proc_event_t event = {.kind = TR__PROC_DIED,
+                                      .pid = child->pid,
+                                      .status = SIGKILL,
+                                      .replica = child->replica};
+            s_post (self, sched, child->pool, &event, NULL, 0);
+            break;
+        }
+    }
 }

@@ -715,7 +715,8 @@ s_thread (void *arg)
     //  Item 0: our mailbox; the process manager's socket and zygote channel
     //  on its thread; then one per congested destination (POLLOUT).
     tr__procs_t *procs = self->index == self->rt->threads ? self->rt->procs : NULL;
-    zmq_pollitem_t *items = tr__calloc ((self->rt->sched_count + 3) * sizeof (zmq_pollitem_t));
+    zmq_pollitem_t *items =
+        tr__calloc ((self->rt->sched_count + 2 + TR__PROCS_MAX_POLL) * sizeof (zmq_pollitem_t));
 
     while (!self->stopping && !atomic_load_explicit (&self->stop_requested, memory_order_relaxed)) {
         tr__sched_run (self, S_PASS_BUDGET);
@@ -735,16 +736,17 @@ s_thread (void *arg)
         if (timeout != 0 || procs) {
             int count = 1;
             items[0] = (zmq_pollitem_t){self->pull, 0, ZMQ_POLLIN, 0};
-            int procs_at = count;
+            int procs_at = count, procs_count = 0;
             if (procs)
-                count += tr__procs_items (procs, items + count);
+                procs_count = tr__procs_items (procs, items + count);
+            count += procs_count;
             for (uint32_t to = 0; self->out_pending && to < self->rt->sched_count; to++)
                 if (self->out[to].count)
                     items[count++] = (zmq_pollitem_t){self->push[to], 0, ZMQ_POLLOUT, 0};
             if (zmq_poll (items, count, timeout) < 0 && zmq_errno () == ETERM)
                 break;
             if (procs)
-                tr__procs_ready (procs, self, items + procs_at);
+                tr__procs_ready (procs, self, items + procs_at, procs_count);
         }
         s_drain (self, S_DRAIN_FRAMES);
     }
