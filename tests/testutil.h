@@ -83,4 +83,17 @@ tr_testutil_name (const char *file, char *buffer, size_t size)
         fflush (stdout);                                                                   \
     } while (0)
 
+//  A started runtime with threads scheduler threads (defaults otherwise).
+static inline tr_runtime_t *
+tr_test_runtime (int threads)
+{
+    tr_options_t options;
+    tr_options_default (&options);
+    options.threads = threads;
+    tr_runtime_t *rt = tr_runtime_new (&options);
+    TR_ASSERT (rt);
+    TR_CHECK (tr_runtime_start (rt));
+    return rt;
+}
+
 #endif

@@ -258,18 +258,6 @@ static const tr_behaviour_t s_watcher = {"t.watcher", sizeof (s_watcher_t), NULL
 
 //  --------------------------------------------------------------------------
 
-static tr_runtime_t *
-s_runtime (void)
-{
-    tr_options_t options;
-    tr_options_default (&options);
-    options.threads = 2;
-    tr_runtime_t *rt = tr_runtime_new (&options);
-    TR_ASSERT (rt);
-    TR_CHECK (tr_runtime_start (rt));
-    return rt;
-}
-
 static bool
 s_alive (int pid)
 {
@@ -281,7 +269,7 @@ s_alive (int pid)
 static void
 test_kill_with_requests_in_flight (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t spec = {
         .behaviour = "t.worker", .replicas = 2, .heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS};
     tr_ref_t pool, blaster;
@@ -323,7 +311,7 @@ test_kill_with_requests_in_flight (void)
 static void
 test_crash_every_message (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t spec = {.behaviour = "t.worker",
                               .max_retries = 2,
                               .restart_intensity = 3,
@@ -359,7 +347,7 @@ test_crash_every_message (void)
 static void
 test_hang (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t spec = {
         .behaviour = "t.worker", .max_retries = 1, .heartbeat_ms = 20, .heartbeat_timeout_ms = 200};
     tr_ref_t pool;
@@ -386,7 +374,7 @@ test_hang (void)
 static void
 test_memory_limit (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t spec = {.behaviour = "t.worker",
                               .max_retries = 1,
                               .heartbeat_ms = 20,
@@ -408,7 +396,7 @@ test_memory_limit (void)
 static void
 test_poison_among_good (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t spec = {.behaviour = "t.worker",
                               .replicas = 2,
                               .max_retries = 2,
@@ -447,7 +435,7 @@ test_poison_among_good (void)
 static void
 test_supervised_pool (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t process = {.behaviour = "t.worker",
                                  .restart_intensity = 2,
                                  .restart_period_ms = 60000,
@@ -510,7 +498,7 @@ test_supervised_pool (void)
 static void
 test_zygote_killed (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t spec = {.behaviour = "t.worker", .restart_intensity = 3};
     tr_ref_t pool, watcher;
     TR_CHECK (tr_process_start (rt, &spec, &pool));
@@ -560,7 +548,7 @@ test_zygote_killed (void)
 static void
 test_oneway_redelivered (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t spec = {.behaviour = "t.worker",
                               .heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS};
     tr_ref_t pool;
@@ -603,7 +591,7 @@ test_oneway_redelivered (void)
 static void
 test_failing_handler_queue (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t spec = {.behaviour = "t.worker",
                               .heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS};
     tr_ref_t pool, blaster;
@@ -629,7 +617,7 @@ test_failing_handler_queue (void)
 static void
 test_nothing_left (void)
 {
-    tr_runtime_t *rt = s_runtime ();
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_process_spec_t spec = {.behaviour = "t.worker", .replicas = 3};
     tr_ref_t pool;
     TR_CHECK (tr_process_start (rt, &spec, &pool));
@@ -667,7 +655,7 @@ test_no_orphans (void)
     pid_t node = fork ();
     TR_ASSERT (node >= 0);
     if (node == 0) {
-        tr_runtime_t *rt = s_runtime ();
+        tr_runtime_t *rt = tr_test_runtime (2);
         tr_process_spec_t spec = {.behaviour = "t.worker", .replicas = 2};
         tr_ref_t pool;
         int pids[2] = {0, 0};

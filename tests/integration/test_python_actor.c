@@ -230,12 +230,7 @@ main (void)
     TR_ASSERT (length > 0 && (size_t) length < sizeof command);
 
     int64_t start = s_now_ms ();
-    tr_options_t options;
-    tr_options_default (&options);
-    options.threads = 2;
-    tr_runtime_t *rt = tr_runtime_new (&options);
-    TR_ASSERT (rt);
-    TR_CHECK (tr_runtime_start (rt));
+    tr_runtime_t *rt = tr_test_runtime (2);
     //  Python takes a while to start: a generous silence allowance.
     tr_process_spec_t spec = {.command = command,
                               .replicas = 1,

@@ -117,12 +117,7 @@ s_send_malformed (tr_runtime_t *rt, uint32_t thread)
 static void
 s_test_malformed_frames (void)
 {
-    tr_options_t options;
-    tr_options_default (&options);
-    options.threads = 2;
-    tr_runtime_t *rt = tr_runtime_new (&options);
-    TR_ASSERT (rt);
-    TR_CHECK (tr_runtime_start (rt));
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_ref_t counters[2];
     for (int thread = 0; thread < 2; thread++) {
         tr_spawn_opts_t opts = {.thread = thread + 1};

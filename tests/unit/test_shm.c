@@ -56,12 +56,7 @@ int
 main (void)
 {
     TR_CHECK (tr_behaviour_register (&s_summer));
-    tr_options_t options;
-    tr_options_default (&options);
-    options.threads = 2;
-    tr_runtime_t *rt = tr_runtime_new (&options);
-    TR_ASSERT (rt);
-    TR_CHECK (tr_runtime_start (rt));
+    tr_runtime_t *rt = tr_test_runtime (2);
 
     size_t size = 8u << 20;
     tr_shm_t *shm = tr_shm_new (size);

@@ -308,12 +308,7 @@ test_bad_specs (void)
 static void
 test_threads (void)
 {
-    tr_options_t options;
-    tr_options_default (&options);
-    options.threads = 2;
-    tr_runtime_t *rt = tr_runtime_new (&options);
-    TR_ASSERT (rt);
-    TR_CHECK (tr_runtime_start (rt));
+    tr_runtime_t *rt = tr_test_runtime (2);
     tr_child_spec_t children[] = {
         {.id = "x", .behaviour = "test.worker", .arg = "x", .arg_size = 1, .thread = 1},
         {.id = "y", .behaviour = "test.worker", .arg = "y", .arg_size = 1, .thread = 2}};
