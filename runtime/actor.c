@@ -105,8 +105,9 @@ tr__actor_watch (tr_actor_t *self, tr_ref_t monitor)
 
 int
 tr__actor_start (tr__sched_t *sched, tr_actor_t *actor, const tr__behaviour_t *behaviour,
-                 const void *arg, size_t arg_size)
+                 const void *arg, size_t arg_size, bool *alive)
 {
+    *alive = false;
     const tr_behaviour_t *pub = behaviour->pub;
     actor->behaviour = behaviour;
     actor->state = pub->state_size ? tr__calloc (pub->state_size) : NULL;
@@ -130,9 +131,12 @@ tr__actor_start (tr__sched_t *sched, tr_actor_t *actor, const tr__behaviour_t *b
     sched->live++;
     atomic_fetch_add_explicit (&sched->rt->actors_spawned, 1, memory_order_relaxed);
     if (actor->flags & TR__ACTOR_STOPPING)
-        tr__actor_exit (sched, actor, actor->exit_reason);
-    else if (actor->head)
-        tr__sched_schedule (sched, actor);
+        tr__actor_exit (sched, actor, actor->exit_reason);  //  the slot is free again
+    else {
+        *alive = true;
+        if (actor->head)
+            tr__sched_schedule (sched, actor);
+    }
     return 0;
 }
 
@@ -272,11 +276,14 @@ s_reply_stats (tr__sched_t *sched, tr_actor_t *actor, tr__msg_t *request)
     tr__route (sched->rt, sched, reply, false);
 }
 
-//  Handle a runtime operation addressed to actor. Takes msg.
-static void
+//  Handle a runtime operation addressed to actor. Takes msg. Returns false
+//  when the actor ended during it (a spawn whose init failed or stopped):
+//  its slot may already be another spawner's, so it must not be touched.
+static bool
 s_system (tr__sched_t *sched, tr_actor_t *actor, tr__msg_t *msg)
 {
     tr__actor_ext_t *ext;
+    bool alive = true;
     switch (msg->sys) {
         case TR__SYS_SPAWN: {
             tr__spawn_req_t req;
@@ -286,7 +293,7 @@ s_system (tr__sched_t *sched, tr_actor_t *actor, tr__msg_t *msg)
             if (req.monitor)
                 tr__actor_watch (actor, req.monitor);
             int rc = tr__actor_start (sched, actor, req.behaviour, msg->data + sizeof req,
-                                      msg->size - sizeof req);
+                                      msg->size - sizeof req, &alive);
             if (req.host_wait) {
                 if (rc)
                     tr__reply_error_to (sched->rt, sched, msg->from, msg->corr, rc);
@@ -342,6 +349,7 @@ s_system (tr__sched_t *sched, tr_actor_t *actor, tr__msg_t *msg)
         default: tr__warn ("actor", "unknown system operation %u dropped", msg->sys); break;
     }
     tr__msg_free (&sched->pool, msg);
+    return alive;
 }
 
 uint32_t
@@ -355,8 +363,10 @@ tr__actor_run (tr__sched_t *sched, tr_actor_t *actor, uint32_t budget)
             break;
         tr__msg_t *msg = s_pop (sched, actor);
         ran++;
-        if (msg->flags & TR__MSG_SYSTEM)
-            s_system (sched, actor, msg);
+        if (msg->flags & TR__MSG_SYSTEM) {
+            if (!s_system (sched, actor, msg))
+                return ran;  //  ended while starting: the slot is not ours now
+        }
         else {
             //  A process actor confirms one-way messages from its node once
             //  they ran (the node holds them until then).

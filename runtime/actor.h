@@ -85,9 +85,11 @@ TR__HIDDEN tr__actor_ext_t *tr__actor_ext (tr_actor_t *self);
 TR__HIDDEN void tr__actor_watch (tr_actor_t *self, tr_ref_t monitor);
 
 //  Initialise a reserved slot and run init. Returns 0 or TR_EINIT (the
-//  slot is then released).
+//  slot is then released). *alive is false when the actor already ended
+//  (init failed, or stopped in init): its slot must not be touched again.
 TR__HIDDEN int tr__actor_start (tr__sched_t *sched, tr_actor_t *actor,
-                                const tr__behaviour_t *behaviour, const void *arg, size_t arg_size);
+                                const tr__behaviour_t *behaviour, const void *arg, size_t arg_size,
+                                bool *alive);
 //  Run up to budget messages of actor; requeue it if mail is left. Returns
 //  how many ran. The slot may be free (and reused) afterwards.
 TR__HIDDEN uint32_t tr__actor_run (tr__sched_t *sched, tr_actor_t *actor, uint32_t budget);

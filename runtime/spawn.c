@@ -173,7 +173,8 @@ tr__spawn_local (tr__sched_t *sched, const char *behaviour_name, const void *arg
 
     if (monitor_by)
         tr__actor_watch (actor, monitor_by);
-    rc = tr__actor_start (sched, actor, behaviour, arg, arg_size);
+    bool alive;
+    rc = tr__actor_start (sched, actor, behaviour, arg, arg_size, &alive);
     if (rc)
         return rc;
     *ref = new_ref;

@@ -14,33 +14,11 @@
 
 #include <troupe.h>
 
-static int s_failed;  //  a measurement that could not be taken
+#define BENCH_NAME "bench_core"
+#include "bench_util.h"
 
 #define FRAME_SIZE 64  //  an actor message: 48-byte header + 16-byte payload
 #define PAYLOAD    16
-
-static double
-s_now (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
-}
-
-static int
-s_cmp_double (const void *a, const void *b)
-{
-    double x = *(const double *) a, y = *(const double *) b;
-    return x < y ? -1 : x > y;
-}
-
-static double
-s_percentile (double *values, size_t count, double q)
-{
-    qsort (values, count, sizeof (double), s_cmp_double);
-    size_t at = (size_t) (q * (double) count);
-    return values[at < count ? at : count - 1];
-}
 
 //  -------------------------------------------------------------------------
 //  Raw libzmq baselines
@@ -507,24 +485,6 @@ s_rss_bytes (void)
         fclose (file);
     }
     return resident * sysconf (_SC_PAGESIZE);
-}
-
-static int s_argc;
-static char **s_argv;
-
-//  Whether benchmark `name` was asked for (all when no name was given).
-static bool
-s_want (const char *name)
-{
-    bool any = false;
-    for (int i = 1; i < s_argc; i++) {
-        if (s_argv[i][0] == '-')
-            continue;
-        any = true;
-        if (strcmp (s_argv[i], name) == 0)
-            return true;
-    }
-    return !any;
 }
 
 int
