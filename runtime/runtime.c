@@ -473,8 +473,9 @@ tr__space_available (tr_runtime_t *self)
     pthread_mutex_unlock (&self->space_lock);
 }
 
-int
-tr_runtime_send (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t size)
+//  The checks every host send makes: 0, or the error to return.
+static int
+s_check_send (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t size)
 {
     if (!tr__running (self))
         return TR_ESTOPPED;
@@ -482,6 +483,15 @@ tr_runtime_send (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *da
         return TR_EINVAL;
     if (size > self->options.max_payload)
         return tr__refuse_oversized (self, NULL, TR_REF_NONE, to, type, size);
+    return 0;
+}
+
+int
+tr_runtime_send (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t size)
+{
+    int rc = s_check_send (self, to, type, data, size);
+    if (rc)
+        return rc;
     s_wait_for_space (self, to, -1);
     tr__sched_t *sched = self->testkit ? self->scheds[0] : NULL;
     return tr__route (self, sched, s_message (sched, to, type, data, size), true);
@@ -495,12 +505,9 @@ tr_call (tr_runtime_t *self, tr_ref_t to, tr_type_t type, const void *data, size
         *reply = NULL;
     if (reply_size)
         *reply_size = 0;
-    if (!tr__running (self))
-        return TR_ESTOPPED;
-    if (type == TR_TYPE_NONE || (size && !data))
-        return TR_EINVAL;
-    if (size > self->options.max_payload)
-        return tr__refuse_oversized (self, NULL, TR_REF_NONE, to, type, size);
+    int rc = s_check_send (self, to, type, data, size);
+    if (rc)
+        return rc;
     tr__msg_t *msg = s_message (NULL, to, type, data, size);
     msg->flags |= TR_MSG_REQUEST;
     return tr__call_msg (self, msg, timeout_ms, reply, reply_size);

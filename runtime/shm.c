@@ -175,7 +175,7 @@ tr_runtime_send_shm (tr_runtime_t *rt, tr_ref_t to, tr_type_t type, tr_shm_t *sh
 {
     if (!rt || !shm || type == TR_TYPE_NONE)
         return TR_EINVAL;
-    if (atomic_load (&rt->state) != TR__RT_RUNNING)
+    if (!tr__running (rt))
         return TR_ESTOPPED;
     tr__sched_t *sched = rt->testkit ? rt->scheds[0] : NULL;
     return tr__route (rt, sched, s_message (sched, to, type, shm), true);
@@ -187,7 +187,7 @@ tr_call_shm (tr_runtime_t *rt, tr_ref_t to, tr_type_t type, tr_shm_t *shm, int t
 {
     if (!rt || !shm || type == TR_TYPE_NONE)
         return TR_EINVAL;
-    if (atomic_load (&rt->state) != TR__RT_RUNNING)
+    if (!tr__running (rt))
         return TR_ESTOPPED;
     tr__msg_t *msg = s_message (NULL, to, type, shm);
     msg->flags |= TR_MSG_REQUEST;

@@ -7,6 +7,7 @@
 
 #include "msg.h"
 #include "runtime.h"
+#include "handlers.h"
 #include "testutil.h"
 
 #include <dirent.h>
@@ -193,27 +194,6 @@ s_counter_touch (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     (void) state;
     return tr_reply (self, msg, NULL, 0);
-}
-
-static int
-s_on_stop (tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    (void) state;
-    if (msg->flags & TR_MSG_REQUEST)
-        tr_reply (self, msg, NULL, 0);
-    tr_stop (self);
-    return 0;
-}
-
-static int
-s_on_fail (tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    (void) self;
-    (void) state;
-    int32_t reason = 1;
-    if (msg->size == sizeof reason)
-        memcpy (&reason, msg->data, sizeof reason);
-    return reason;
 }
 
 static const tr_handler_t s_counter_handlers[] = {{"inc", s_counter_inc},

@@ -7,6 +7,7 @@
 #define TR_TESTKIT_HELPERS_H_INCLUDED
 
 #include "runtime.h"
+#include "handlers.h"
 #include "testutil.h"
 
 #include <stdint.h>
@@ -67,29 +68,6 @@ s_counter_get (tr_actor_t *self, void *state, const tr_msg_t *msg)
     if (!(msg->flags & TR_MSG_REQUEST))
         return 0;
     return tr_reply (self, msg, &((s_counter_t *) state)->count, sizeof (int64_t));
-}
-
-//  Shared by several behaviours: stop normally (answering a request first).
-static int
-s_on_stop (tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    (void) state;
-    if (msg->flags & TR_MSG_REQUEST)
-        tr_reply (self, msg, NULL, 0);
-    tr_stop (self);
-    return 0;
-}
-
-//  Return the int32 payload (default 1) from the handler: the actor fails.
-static int
-s_on_fail (tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    (void) self;
-    (void) state;
-    int32_t reason = 1;
-    if (msg->size == sizeof reason)
-        memcpy (&reason, msg->data, sizeof reason);
-    return reason;
 }
 
 //  Fail through tr_fail with the int32 payload, returning 0.

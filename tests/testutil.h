@@ -18,9 +18,11 @@
 #ifndef TR_TESTUTIL_H_INCLUDED
 #define TR_TESTUTIL_H_INCLUDED
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "troupe.h"
 
@@ -82,6 +84,32 @@ tr_testutil_name (const char *file, char *buffer, size_t size)
                 tr_testutil_name (__FILE__, tr_testutil_name_, sizeof tr_testutil_name_)); \
         fflush (stdout);                                                                   \
     } while (0)
+
+//  The pid of a live child of this process whose name (comm) is name, or 0.
+static inline int
+tr_test_child_named (const char *name)
+{
+    int found = 0;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && !found && (entry = readdir (proc))) {
+        char path[300], line[256], comm[64] = "";
+        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
+        FILE *file = fopen (path, "r");
+        if (!file)
+            continue;
+        int pid = 0, ppid = 0;
+        char state = 0;
+        if (fgets (line, sizeof line, file)
+            && sscanf (line, "%d (%63[^)]) %c %d", &pid, comm, &state, &ppid) == 4
+            && ppid == getpid () && state != 'Z' && strcmp (comm, name) == 0)
+            found = pid;
+        fclose (file);
+    }
+    if (proc)
+        closedir (proc);
+    return found;
+}
 
 //  A started runtime with threads scheduler threads (defaults otherwise).
 static inline tr_runtime_t *

@@ -258,6 +258,26 @@ static const tr_behaviour_t s_watcher = {"t.watcher", sizeof (s_watcher_t), NULL
 
 //  --------------------------------------------------------------------------
 
+//  The reason of the DOWN the watcher saw (waits up to 3 s for one).
+static int
+s_down_reason (tr_runtime_t *rt, tr_ref_t watcher)
+{
+    for (int tries = 0; tries < 300; tries++) {
+        int32_t *answer = NULL;
+        size_t size = 0;
+        TR_CHECK (
+            tr_call (rt, watcher, tr_type ("t.reason"), NULL, 0, 1000, (void **) &answer, &size));
+        TR_ASSERT (answer && size == 2 * sizeof (int32_t));
+        int32_t seen = answer[0], reason = answer[1];
+        tr_free (answer);
+        if (seen)
+            return reason;
+        usleep (10000);
+    }
+    TR_ASSERT (!"no DOWN within 3 s");
+    return 0;
+}
+
 static bool
 s_alive (int pid)
 {
@@ -325,20 +345,7 @@ test_crash_every_message (void)
     TR_ASSERT (tr_dead_letter_count (rt, TR_EPOISON) >= 1);
     int rc = tr_call (rt, pool, tr_type ("t.crash"), NULL, 0, 10000, NULL, NULL);
     TR_ASSERT (rc == TR_EESCALATED || rc == TR_EDEAD || rc == TR_EPOISON);
-    int32_t *answer = NULL;
-    size_t size = 0;
-    for (int tries = 0; tries < 200; tries++) {
-        tr_free (answer);
-        answer = NULL;
-        TR_CHECK (
-            tr_call (rt, watcher, tr_type ("t.reason"), NULL, 0, 1000, (void **) &answer, &size));
-        if (answer[0])
-            break;
-        usleep (10000);
-    }
-    TR_ASSERT (answer && answer[0]);
-    TR_ASSERT_EQ_INT (answer[1], TR_EESCALATED);
-    tr_free (answer);
+    TR_ASSERT_EQ_INT (s_down_reason (rt, watcher), TR_EESCALATED);
     TR_ASSERT_EQ_INT (tr_call (rt, pool, tr_type ("t.echo"), "x", 1, 1000, NULL, NULL), TR_EDEAD);
     tr_runtime_destroy (&rt);
 }
@@ -504,42 +511,10 @@ test_zygote_killed (void)
     TR_CHECK (tr_process_start (rt, &spec, &pool));
     TR_CHECK (tr_spawn (rt, "t.watcher", NULL, 0, NULL, &watcher));
     TR_CHECK (tr_runtime_send (rt, watcher, tr_type ("t.watch"), &pool, sizeof pool));
-    //  Our only child process named troupe-zygote.
-    int zygote = 0;
-    DIR *proc = opendir ("/proc");
-    struct dirent *entry;
-    while (proc && (entry = readdir (proc))) {
-        char path[300], line[256];
-        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
-        FILE *file = fopen (path, "r");
-        if (!file)
-            continue;
-        int pid = 0, ppid = 0;
-        char name[64] = "";
-        if (fgets (line, sizeof line, file)
-            && sscanf (line, "%d (%63[^)]) %*c %d", &pid, name, &ppid) == 3 && ppid == getpid ()
-            && strcmp (name, "troupe-zygote") == 0)
-            zygote = pid;
-        fclose (file);
-    }
-    if (proc)
-        closedir (proc);
+    int zygote = tr_test_child_named ("troupe-zygote");
     TR_ASSERT (zygote > 0);
     TR_ASSERT (kill (zygote, SIGKILL) == 0);
-    int32_t *answer = NULL;
-    size_t size = 0;
-    for (int tries = 0; tries < 300; tries++) {
-        tr_free (answer);
-        answer = NULL;
-        TR_CHECK (
-            tr_call (rt, watcher, tr_type ("t.reason"), NULL, 0, 1000, (void **) &answer, &size));
-        if (answer[0])
-            break;
-        usleep (10000);
-    }
-    TR_ASSERT (answer && answer[0]);
-    TR_ASSERT_EQ_INT (answer[1], TR_EESCALATED);
-    tr_free (answer);
+    TR_ASSERT_EQ_INT (s_down_reason (rt, watcher), TR_EESCALATED);
     tr_runtime_destroy (&rt);
 }
 

@@ -88,32 +88,6 @@ static const tr_handler_t s_handlers[] = {
     {"test.hang", s_hang}, {"test.noop", s_noop}, {"test.spawnkill", s_spawn_kill}, {NULL, NULL}};
 static const tr_behaviour_t s_sleeper = {"test.sleeper", 0, NULL, NULL, s_handlers, NULL};
 
-//  Whether this process still has a child named troupe-zygote.
-static bool
-s_zygote_alive (void)
-{
-    bool found = false;
-    DIR *proc = opendir ("/proc");
-    struct dirent *entry;
-    while (proc && (entry = readdir (proc))) {
-        char path[300], line[256], name[64] = "";
-        snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
-        FILE *file = fopen (path, "r");
-        if (!file)
-            continue;
-        int pid = 0, ppid = 0;
-        char state = 0;
-        if (fgets (line, sizeof line, file)
-            && sscanf (line, "%d (%63[^)]) %c %d", &pid, name, &state, &ppid) == 4
-            && ppid == getpid () && state != 'Z' && strcmp (name, "troupe-zygote") == 0)
-            found = true;
-        fclose (file);
-    }
-    if (proc)
-        closedir (proc);
-    return found;
-}
-
 static double
 s_now (void)
 {
@@ -160,7 +134,8 @@ test_full_pipe_to_stuck_thread (void)
     for (int tries = 0; tries < 200 && kill (pids[0], 0) == 0; tries++)
         usleep (10000);
     TR_ASSERT (kill (pids[0], 0) != 0);
-    TR_ASSERT (!s_zygote_alive ());   //  stopped (and reaped) though a thread was abandoned
+    TR_ASSERT (!tr_test_child_named (
+        "troupe-zygote"));            //  stopped (and reaped) though a thread was abandoned
     atomic_store (&s_release, true);  //  let the abandoned thread end
     usleep (50000);
 }
