@@ -141,17 +141,18 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
         if (zmq_poll (&item, 1, timeout) < 0)
             s_leave (&child, context, 5);
         tr__wire_t wire;
-        void *payload;
-        while ((rc = tr__wire_recv (child.socket, args->max_payload, &wire, &payload, ZMQ_DONTWAIT))
+        const void *payload;
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        while ((rc = tr__wire_recv (child.socket, args->max_payload, &wire, &frame, &payload,
+                                    ZMQ_DONTWAIT))
                != TR_EAGAIN) {
             if (rc != 0 || wire.kind == TR__WIRE_BYE) {
-                tr_free (payload);
+                zmq_msg_close (&frame);
                 s_leave (&child, context, rc ? 6 : 0);  //  the node is trusted: bad input ends us
             }
-            if (wire.kind != TR__WIRE_MSG) {
-                tr_free (payload);
+            if (wire.kind != TR__WIRE_MSG)
                 continue;
-            }
             tr__msg_t *msg = tr__msg_new (&sched->pool, wire.size);
             msg->to = self_ref;
             msg->from = S_PARENT;
@@ -160,8 +161,8 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
             msg->flags = (uint16_t) (msg->flags | (wire.flags & (TR_MSG_REQUEST | TR_MSG_SHM)));
             if (wire.size)
                 memcpy (msg->data, payload, wire.size);
-            tr_free (payload);
             tr__route (rt, sched, msg, false);
         }
+        zmq_msg_close (&frame);
     }
 }

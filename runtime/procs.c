@@ -279,15 +279,18 @@ s_read_router (tr__procs_t *self, tr__sched_t *sched)
         bool more = zmq_msg_more (&identity);
         zmq_msg_close (&identity);
         tr__proc_event_t event = {.kind = TR__PROC_WIRE, .replica = replica};
-        void *payload = NULL;
-        int rc = more ? tr__wire_recv (self->router, self->max_payload, &event.wire, &payload, 0)
-                      : TR_EMALFORMED;
+        const void *payload = NULL;
+        zmq_msg_t frame;
+        zmq_msg_init (&frame);
+        int rc =
+            more ? tr__wire_recv (self->router, self->max_payload, &event.wire, &frame, &payload, 0)
+                 : TR_EMALFORMED;
         s_child_t *child = known_size ? s_by_replica (self, replica) : NULL;
         if (!child) {
             //  Not one of ours (or already forgotten): nothing to tell.
             tr__warn ("procs", "dropped a frame from unknown peer %llu",
                       (unsigned long long) replica);
-            tr_free (payload);
+            zmq_msg_close (&frame);
             continue;
         }
         if (rc != 0) {
@@ -300,7 +303,7 @@ s_read_router (tr__procs_t *self, tr__sched_t *sched)
         }
         event.pid = child->pid;
         s_post (self, sched, child->pool, &event, payload, rc == 0 ? event.wire.size : 0);
-        tr_free (payload);
+        zmq_msg_close (&frame);
     }
 }
 

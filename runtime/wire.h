@@ -1,5 +1,6 @@
 //  wire - the frames between a node and its process actors (docs/protocol.md):
-//  [40-byte header][type name][payload], little-endian, versioned
+//  one ZeroMQ frame per message, [40-byte header][type name][payload],
+//  little-endian, versioned
 #ifndef TR_WIRE_H_INCLUDED
 #define TR_WIRE_H_INCLUDED
 
@@ -8,9 +9,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 #define TR__WIRE_MAGIC   0x5254u  //  bytes "TR"
-#define TR__WIRE_VERSION 1u
+#define TR__WIRE_VERSION 2u
 #define TR__WIRE_HEAD    40u
 
 typedef enum {
@@ -32,24 +34,26 @@ typedef struct {
     char type[64];  //  type name, NUL-terminated ("" when none)
 } tr__wire_t;
 
-//  Check and parse one message's frames. Returns 0, TR_EMALFORMED (bad
-//  size, magic, version, kind, flags, type name, or payload size that does
-//  not match the header) or TR_EMSGSIZE (payload over max_payload).
-TR__HIDDEN int tr__wire_parse (const void *head, size_t head_size, const void *type,
-                               size_t type_size, size_t payload_size, size_t max_payload,
-                               tr__wire_t *wire);
+//  Check and parse one message frame. The type name's length is what the
+//  frame holds past the header and the header's payload size. Returns 0
+//  and *payload (inside frame; NULL when empty), TR_EMALFORMED (short
+//  frame, bad magic, version, kind, flags or type name, or a payload size
+//  larger than the frame) or TR_EMSGSIZE (payload over max_payload).
+TR__HIDDEN int tr__wire_parse (const void *frame, size_t frame_size, size_t max_payload,
+                               tr__wire_t *wire, const void **payload);
 //  Set wire->type to name (cut to 63 bytes), without printf on the hot path.
 TR__HIDDEN void tr__wire_type (tr__wire_t *wire, const char *name);
 //  Write the header of wire into head (TR__WIRE_HEAD bytes).
 TR__HIDDEN void tr__wire_head (const tr__wire_t *wire, unsigned char *head);
-//  Send wire + payload as three frames (flags: ZMQ_DONTWAIT or 0). Returns
-//  0 or TR_EAGAIN / TR_ESTOPPED.
+//  Send wire + payload as one frame (flags: ZMQ_DONTWAIT or 0). Returns
+//  0, TR_EAGAIN (no room now) or TR_ESTOPPED.
 TR__HIDDEN int tr__wire_send (void *socket, const tr__wire_t *wire, const void *payload, int flags);
-//  Receive the three frames of one message (after any routing identity the
-//  caller took). Returns 0 and *payload (tr__alloc'd, caller frees; NULL
-//  when empty), TR_EAGAIN when nothing is there, or a parse error (the
-//  frames are consumed either way).
-TR__HIDDEN int tr__wire_recv (void *socket, size_t max_payload, tr__wire_t *wire, void **payload,
-                              int flags);
+//  Receive one message (after any routing identity the caller took) into
+//  frame, which the caller has initialised and closes. Returns 0 and
+//  *payload (inside frame; NULL when empty), TR_EAGAIN when nothing is
+//  there, or a parse error; a message of more than one frame is malformed
+//  (its other frames are consumed).
+TR__HIDDEN int tr__wire_recv (void *socket, size_t max_payload, tr__wire_t *wire, zmq_msg_t *frame,
+                              const void **payload, int flags);
 
 #endif

@@ -6,7 +6,7 @@ TROUPE_REPLICA, TROUPE_HEARTBEAT_MS and TROUPE_MAX_PAYLOAD set. It handles:
   py.upper    request: the payload upper-cased
   py.add      request: two little-endian int64 -> their sum (int64)
   py.crash    exits 1 at once, unanswered (the node restarts and redelivers)
-  py.garbage  confirms the message, then sends a malformed 2-frame message
+  py.garbage  confirms the message, then sends a malformed message
   other       request: error TR_EUNKNOWN_TYPE; one-way: acknowledged
 A payload sent in shared memory (flag SHM) is read from its segment first.
 Needs Debian's python3-zmq.
@@ -20,7 +20,7 @@ import time
 
 import zmq
 
-MAGIC, VERSION = 0x5254, 1                        # bytes "TR", wire version
+MAGIC, VERSION = 0x5254, 2                        # bytes "TR", wire version
 HELLO, MSG, HEARTBEAT, BYE, ACK = 1, 2, 3, 4, 5   # kinds
 REQUEST, REPLY, ERROR, SHM = 0x1, 0x2, 0x4, 0x8   # flags
 HEAD = struct.Struct("<HBBIQQQQ")  # magic ver kind flags corr to from size: 40 bytes
@@ -33,10 +33,10 @@ beat_s = int(os.environ.get("TROUPE_HEARTBEAT_MS", "100")) / 1000.0
 max_payload = int(os.environ.get("TROUPE_MAX_PAYLOAD", str(64 << 20)))
 
 
-def frames(kind, flags=0, corr=0, type_name=b"", payload=b""):
-    """One message: [header][type name][payload]; to and from stay 0."""
-    return [HEAD.pack(MAGIC, VERSION, kind, flags, corr, 0, 0, len(payload)),
-            type_name, payload]
+def frame(kind, flags=0, corr=0, type_name=b"", payload=b""):
+    """One message, one frame: header, type name, payload; to and from 0."""
+    return HEAD.pack(MAGIC, VERSION, kind, flags, corr, 0, 0, len(payload)) \
+        + type_name + payload
 
 
 def error(code):
@@ -82,24 +82,24 @@ def handle(sock, flags, corr, type_name, payload):
     elif type_name == b"py.garbage":
         # Confirm first, so the node does not redeliver it to our successor
         # (which would misbehave the same way until the message is poison);
-        # then a header and a type without the payload frame: malformed. The
-        # node counts it, SIGKILLs us and starts a new child.
+        # then a header whose size is more than the frame holds: malformed.
+        # The node counts it, SIGKILLs us and starts a new child.
         if request:
-            sock.send_multipart(frames(MSG, REPLY, corr, type_name))
+            sock.send(frame(MSG, REPLY, corr, type_name))
         else:
-            sock.send_multipart(frames(ACK, 0, corr))
-        sock.send_multipart(frames(MSG, 0, 0, type_name)[:2])
+            sock.send(frame(ACK, 0, corr))
+        sock.send(HEAD.pack(MAGIC, VERSION, MSG, 0, 0, 0, 0, 100) + type_name)
         return
     else:
         answer, failed = error(TR_EUNKNOWN_TYPE), request
     if not request:
-        sock.send_multipart(frames(ACK, 0, corr))  # one-way: handled
+        sock.send(frame(ACK, 0, corr))  # one-way: handled
         return
     if len(answer) > max_payload:  # the node would take it for malformed
         answer, failed = error(TR_EMSGSIZE), True
     # A reply is a MSG: REPLY (| ERROR), the request's corr, a type name.
-    sock.send_multipart(frames(MSG, REPLY | (ERROR if failed else 0), corr,
-                               type_name, answer))
+    sock.send(frame(MSG, REPLY | (ERROR if failed else 0), corr, type_name,
+                    answer))
 
 
 def main():
@@ -110,14 +110,14 @@ def main():
     # Our identity on the node's ROUTER: the replica id, 8 bytes little-endian.
     sock.setsockopt(zmq.ROUTING_ID, struct.pack("<Q", replica))
     sock.connect(os.environ["TROUPE_ENDPOINT"])
-    sock.send_multipart(frames(HELLO, payload=struct.pack("<QQ", replica, os.getpid())))
+    sock.send(frame(HELLO, payload=struct.pack("<QQ", replica, os.getpid())))
 
     next_beat = time.monotonic() + beat_s
     while True:
         # Heartbeat on time: the node kills a child silent for too long.
         now = time.monotonic()
         if now >= next_beat:
-            sock.send_multipart(frames(HEARTBEAT))
+            sock.send(frame(HEARTBEAT))
             next_beat = now + beat_s
         if not sock.poll(max(1, int((next_beat - now) * 1000) + 1)):
             continue
@@ -126,16 +126,17 @@ def main():
                 parts = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            head = parts[0]
-            if len(parts) != 3 or len(head) != HEAD.size:
+            if len(parts) != 1 or len(parts[0]) < HEAD.size:
                 sys.exit("actor.py: bad frame from the node")
-            magic, version, kind, flags, corr, _to, _from, size = HEAD.unpack(head)
-            if magic != MAGIC or version != VERSION or size != len(parts[2]):
+            data = parts[0]
+            magic, version, kind, flags, corr, _to, _from, size = HEAD.unpack_from(data)
+            if magic != MAGIC or version != VERSION or size > len(data) - HEAD.size:
                 sys.exit("actor.py: bad header from the node")
             if kind == BYE:
                 os._exit(0)  # the node says: exit now
             if kind == MSG and not flags & REPLY:
-                handle(sock, flags, corr, parts[1], parts[2])
+                end = len(data) - size  # the type name is what lies between
+                handle(sock, flags, corr, data[HEAD.size:end], data[end:])
 
 
 if __name__ == "__main__":

@@ -603,6 +603,7 @@ main (int argc, char *argv[])
     }
     int fork_rounds = quick ? 5 : 30, restart_rounds = quick ? 5 : 50;
     long thr_count = quick ? 5000 : 100000;
+    int thr_runs = quick ? 1 : 3;
     bool want_restart = s_want ("restart_p50") || s_want ("restart_p99");
     bool want_cold = s_want ("restart_cold_p50");
     bool want_process_thr = s_want ("process_reqrep_thr");
@@ -629,11 +630,25 @@ main (int argc, char *argv[])
                     fork_answer, fork_rounds, sched_getcpu (), cpus[1]);
     }
     if (s_want ("zmq_ipc_reqrep_thr") || want_process_thr) {
-        cpus[0] = cpus[1] = -1;
-        zmq_thr = s_zmq_ipc_reqrep_thr (thr_count, cpus);
+        //  The best of a few runs, here and for process_reqrep_thr: where
+        //  the scheduler puts the threads of two processes on two cpus
+        //  moves a single run by up to 2x.
+        for (int run = 0; run < thr_runs; run++) {
+            int run_cpus[2] = {-1, -1};
+            double thr = s_zmq_ipc_reqrep_thr (thr_count, run_cpus);
+            if (thr <= 0) {
+                zmq_thr = 0;
+                break;
+            }
+            if (thr > zmq_thr) {
+                zmq_thr = thr;
+                memcpy (cpus, run_cpus, sizeof run_cpus);
+            }
+        }
         if (zmq_thr > 0)
-            printf ("zmq_ipc_reqrep_thr: %.0f msgs/s (%d-byte payloads, window %d, cpus %d,%d)\n",
-                    zmq_thr, PAYLOAD, WINDOW, cpus[0], cpus[1]);
+            printf ("zmq_ipc_reqrep_thr: %.0f msgs/s (%d-byte payloads, window %d, best of %d, "
+                    "cpus %d,%d)\n",
+                    zmq_thr, PAYLOAD, WINDOW, thr_runs, cpus[0], cpus[1]);
     }
     fflush (stdout);
     s_reap_all ();
@@ -692,16 +707,27 @@ main (int argc, char *argv[])
         }
         if (started && want_process_thr) {
             tr_ref_t pool = s_pool_start (rt, 0, 0);
-            cpus[0] = cpus[1] = -1;
-            double thr = pool ? s_process_reqrep_thr (rt, pool, thr_count, cpus) : 0;
+            double thr = 0;
+            for (int run = 0; pool && run < thr_runs; run++) {
+                int run_cpus[2] = {-1, -1};
+                double this_run = s_process_reqrep_thr (rt, pool, thr_count, run_cpus);
+                if (this_run <= 0) {
+                    thr = 0;
+                    break;
+                }
+                if (this_run > thr) {
+                    thr = this_run;
+                    memcpy (cpus, run_cpus, sizeof run_cpus);
+                }
+            }
             memset (&stats, 0, sizeof stats);
             if (pool && (rc = tr_process_stats (rt, pool, &stats)) != 0)
                 s_fail_rc ("tr_process_stats", rc);
             if (thr > 0) {
                 if (zmq_thr > 0)
-                    printf ("process_reqrep_thr: %.0f msgs/s (%.2fx zmq_ipc_reqrep_thr, "
-                            "requester cpu %d, child cpu %d)\n",
-                            thr, thr / zmq_thr, cpus[0], cpus[1]);
+                    printf ("process_reqrep_thr: %.0f msgs/s (%.2fx zmq_ipc_reqrep_thr, best of "
+                            "%d, requester cpu %d, child cpu %d)\n",
+                            thr, thr / zmq_thr, thr_runs, cpus[0], cpus[1]);
                 else
                     printf ("process_reqrep_thr: %.0f msgs/s (requester cpu %d, child cpu %d)\n",
                             thr, cpus[0], cpus[1]);

@@ -195,7 +195,7 @@ s_check_kill (tr_runtime_t *rt, tr_ref_t pool)
     TR_ASSERT (now != pid);
 }
 
-//  A one-way py.garbage makes the child send a 2-frame message: counted,
+//  A one-way py.garbage makes the child send a malformed message: counted,
 //  the child is killed for it, and a new one serves.
 static void
 s_check_garbage (tr_runtime_t *rt, tr_ref_t pool)

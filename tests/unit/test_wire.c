@@ -15,58 +15,74 @@ s_echo (tr_actor_t *self, void *state, const tr_msg_t *msg)
 static const tr_handler_t s_handlers[] = {{"w.echo", s_echo}, {NULL, NULL}};
 static const tr_behaviour_t s_echoer = {"w.echoer", 0, NULL, NULL, s_handlers, NULL};
 
-//  A well-formed MSG header for a payload of size bytes.
-static void
-s_head (unsigned char *head, uint64_t size)
+//  A frame: a well-formed MSG header saying `size` payload bytes, then the
+//  type name and `actual` payload bytes. Returns the frame's length.
+static size_t
+s_frame (unsigned char *frame, const char *type, uint64_t size, size_t actual)
 {
     tr__wire_t wire = {.kind = TR__WIRE_MSG, .flags = TR_MSG_REQUEST, .corr = 7, .size = size};
-    tr__wire_head (&wire, head);
+    tr__wire_head (&wire, frame);
+    size_t type_size = type ? strlen (type) : 0;
+    memcpy (frame + TR__WIRE_HEAD, type, type_size);
+    memset (frame + TR__WIRE_HEAD + type_size, 'x', actual);
+    return TR__WIRE_HEAD + type_size + actual;
 }
 
 static int
-s_parse (const unsigned char *head, size_t head_size, const char *type, size_t payload_size)
+s_parse (const unsigned char *frame, size_t frame_size)
 {
     tr__wire_t wire;
-    return tr__wire_parse (head, head_size, type, type ? strlen (type) : 0, payload_size, 1024,
-                           &wire);
+    const void *payload;
+    return tr__wire_parse (frame, frame_size, 1024, &wire, &payload);
 }
 
 static void
 test_parse (void)
 {
-    unsigned char head[TR__WIRE_HEAD];
+    unsigned char frame[4096];
     tr__wire_t wire;
+    const void *payload;
     //  The good frame parses back to what was written.
-    s_head (head, 5);
-    TR_CHECK (tr__wire_parse (head, sizeof head, "w.echo", 6, 5, 1024, &wire));
+    size_t size = s_frame (frame, "w.echo", 5, 5);
+    TR_CHECK (tr__wire_parse (frame, size, 1024, &wire, &payload));
     TR_ASSERT (wire.kind == TR__WIRE_MSG && wire.flags == TR_MSG_REQUEST && wire.corr == 7
                && wire.size == 5 && strcmp (wire.type, "w.echo") == 0);
+    TR_ASSERT (payload == frame + TR__WIRE_HEAD + 6 && memcmp (payload, "xxxxx", 5) == 0);
+    //  A control message: no type, no payload.
+    tr__wire_t beat = {.kind = TR__WIRE_HEARTBEAT};
+    tr__wire_head (&beat, frame);
+    TR_CHECK (tr__wire_parse (frame, TR__WIRE_HEAD, 1024, &wire, &payload));
+    TR_ASSERT (wire.kind == TR__WIRE_HEARTBEAT && !payload && wire.type[0] == 0);
 
-    //  Header of the wrong size, or missing.
-    TR_ASSERT_EQ_INT (s_parse (head, sizeof head - 1, "w.echo", 5), TR_EMALFORMED);
-    TR_ASSERT_EQ_INT (s_parse (NULL, 0, "w.echo", 5), TR_EMALFORMED);
-    //  Bad magic, version, kind (0 and past the last), unknown flag bits.
-    unsigned char bad[TR__WIRE_HEAD];
-    int offsets[] = {0, 2, 3, 3, 4};
-    unsigned char values[] = {0x00, 9, 0, 6, 0x80};
+    //  Shorter than a header, or missing.
+    size = s_frame (frame, "w.echo", 5, 5);
+    TR_ASSERT_EQ_INT (s_parse (frame, TR__WIRE_HEAD - 1), TR_EMALFORMED);
+    TR_ASSERT_EQ_INT (s_parse (NULL, 0), TR_EMALFORMED);
+    //  Bad magic, version (1: the old three-frame protocol; 9), kind (0 and
+    //  past the last), unknown flag bits.
+    unsigned char bad[sizeof frame];
+    int offsets[] = {0, 2, 2, 3, 3, 4};
+    unsigned char values[] = {0x00, 1, 9, 0, 6, 0x80};
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
-        memcpy (bad, head, sizeof bad);
+        memcpy (bad, frame, size);
         bad[offsets[i]] = values[i];
-        TR_ASSERT_EQ_INT (s_parse (bad, sizeof bad, "w.echo", 5), TR_EMALFORMED);
+        TR_ASSERT_EQ_INT (s_parse (bad, size), TR_EMALFORMED);
     }
-    //  The payload frame's size differs from the header's.
-    TR_ASSERT_EQ_INT (s_parse (head, sizeof head, "w.echo", 4), TR_EMALFORMED);
+    //  The header's payload size is more than the frame holds.
+    TR_ASSERT_EQ_INT (s_parse (frame, s_frame (frame, "w.echo", 12, 5)), TR_EMALFORMED);
     //  Type names: missing on a MSG, too long, with a space or a control byte.
-    TR_ASSERT_EQ_INT (s_parse (head, sizeof head, NULL, 5), TR_EMALFORMED);
+    TR_ASSERT_EQ_INT (s_parse (frame, s_frame (frame, NULL, 5, 5)), TR_EMALFORMED);
     char long_name[80];
     memset (long_name, 'a', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = 0;
-    TR_ASSERT_EQ_INT (s_parse (head, sizeof head, long_name, 5), TR_EMALFORMED);
-    TR_ASSERT_EQ_INT (s_parse (head, sizeof head, "w echo", 5), TR_EMALFORMED);
-    TR_ASSERT_EQ_INT (s_parse (head, sizeof head, "w.\techo", 5), TR_EMALFORMED);
+    TR_ASSERT_EQ_INT (s_parse (frame, s_frame (frame, long_name, 5, 5)), TR_EMALFORMED);
+    TR_ASSERT_EQ_INT (s_parse (frame, s_frame (frame, "w echo", 5, 5)), TR_EMALFORMED);
+    TR_ASSERT_EQ_INT (s_parse (frame, s_frame (frame, "w.\techo", 5, 5)), TR_EMALFORMED);
+    //  A payload size smaller than what follows the header leaves the rest
+    //  to the type name: 6 + 60 bytes are too many for one.
+    TR_ASSERT_EQ_INT (s_parse (frame, s_frame (frame, "w.echo", 0, 60)), TR_EMALFORMED);
     //  A payload over the maximum.
-    s_head (head, 2048);
-    TR_ASSERT_EQ_INT (s_parse (head, sizeof head, "w.echo", 2048), TR_EMSGSIZE);
+    TR_ASSERT_EQ_INT (s_parse (frame, s_frame (frame, "w.echo", 2048, 2048)), TR_EMSGSIZE);
 }
 
 static void
