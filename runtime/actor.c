@@ -2,6 +2,7 @@
 #include "actor.h"
 #include "clock.h"
 #include "log.h"
+#include "loop.h"
 #include "runtime.h"
 #include "sched.h"
 
@@ -414,6 +415,9 @@ tr__actor_exit (tr__sched_t *sched, tr_actor_t *actor, int reason)
         pub->terminate (actor, actor->state, reason);
         sched->current = outer;
     }
+    //  Its fd watchers go with it (terminate may have removed them).
+    if (actor->flags & TR__ACTOR_WATCHING)
+        tr__watch_drop_actor (sched, actor);
     //  What is still queued is accounted for: requests get an error reply,
     //  the rest becomes dead letters.
     while (actor->head) {

@@ -29,6 +29,7 @@ typedef enum {
 #define TR__ACTOR_STOPPING  0x04u  //  exit after the current handler
 #define TR__ACTOR_INIT_DONE 0x08u
 #define TR__ACTOR_RETIRED   0x10u  //  dead, slot freed when popped off the run queue
+#define TR__ACTOR_WATCHING  0x20u  //  has had fd watchers (loop.c)
 
 typedef struct {
     uint64_t corr;

@@ -3,6 +3,7 @@
 #include "actor.h"
 #include "runtime.h"
 #include "sched.h"
+#include "shm.h"
 
 #include <assert.h>
 #include <string.h>
@@ -101,16 +102,11 @@ tr_send_payload (tr_actor_t *self, tr_ref_t to, tr_type_t type, void **payload_p
     return tr__route (sched->rt, sched, msg, true);
 }
 
-int
-tr_request (tr_actor_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t size,
-            int timeout_ms, tr_reply_fn *fn, void *arg)
+//  Send msg (takes it) as a request whose answer goes to fn.
+static int
+s_request (tr_actor_t *self, tr__msg_t *msg, int timeout_ms, tr_reply_fn *fn, void *arg)
 {
     tr__sched_t *sched = self->sched;
-    if (type == TR_TYPE_NONE || !fn || timeout_ms <= 0 || (size && !data))
-        return TR_EINVAL;
-    if (size > sched->rt->options.max_payload)
-        return tr__refuse_oversized (sched->rt, sched, tr_self (self), to, type, size);
-    tr__msg_t *msg = s_message (self, to, type, data, size);
     uint64_t corr = sched->corr_next++;
     msg->corr = corr;
     msg->flags |= TR_MSG_REQUEST;
@@ -133,6 +129,34 @@ tr_request (tr_actor_t *self, tr_ref_t to, tr_type_t type, const void *data, siz
             pending->fn = NULL;
     }
     return rc;
+}
+
+int
+tr_request (tr_actor_t *self, tr_ref_t to, tr_type_t type, const void *data, size_t size,
+            int timeout_ms, tr_reply_fn *fn, void *arg)
+{
+    tr__sched_t *sched = self->sched;
+    if (type == TR_TYPE_NONE || !fn || timeout_ms <= 0 || (size && !data))
+        return TR_EINVAL;
+    if (size > sched->rt->options.max_payload)
+        return tr__refuse_oversized (sched->rt, sched, tr_self (self), to, type, size);
+    return s_request (self, s_message (self, to, type, data, size), timeout_ms, fn, arg);
+}
+
+int
+tr__forward (tr_actor_t *self, tr_ref_t to, const tr_msg_t *msg, int timeout_ms, tr_reply_fn *fn,
+             void *arg)
+{
+    tr__sched_t *sched = self->sched;
+    tr__msg_t *copy = s_message (self, to, msg->type, msg->data, msg->size);
+    if (msg->flags & TR_MSG_SHM) {
+        //  The copy holds a reference of its own to the segment.
+        copy->flags |= TR_MSG_SHM;
+        tr__shm_payload_retain (msg->data, msg->size);
+    }
+    if (!fn)
+        return tr__route (sched->rt, sched, copy, true);
+    return s_request (self, copy, timeout_ms, fn, arg);
 }
 
 static int

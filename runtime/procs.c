@@ -52,8 +52,26 @@ tr__procs_new (void)
     return self;
 }
 
+void
+tr__run_dir_remove (const char *path)
+{
+    //  Only what the runtime puts there: sockets (procs, bus.*), no folders.
+    DIR *dir = opendir (path);
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir))) {
+        if (entry->d_name[0] == '.')
+            continue;
+        char file[512];
+        snprintf (file, sizeof file, "%s/%s", path, entry->d_name);
+        unlink (file);
+    }
+    if (dir)
+        closedir (dir);
+    rmdir (path);
+}
+
 //  Remove the run directories of nodes that died without cleaning up
-//  (their pid is gone): node-<pid>-<n>/procs.
+//  (their pid is gone): node-<pid>-<n> and what is in it.
 static void
 s_remove_stale (const char *base)
 {
@@ -65,20 +83,17 @@ s_remove_stale (const char *base)
             continue;
         if (kill (pid, 0) == 0 || errno != ESRCH)
             continue;    //  alive (or not ours to judge)
-        char path[512];  //  base (< 64) + a file name (< 256) + "/procs"
-        snprintf (path, sizeof path, "%s/%s/procs", base, entry->d_name);
-        unlink (path);
+        char path[330];  //  base (< 64) + a file name (< 256)
         snprintf (path, sizeof path, "%s/%s", base, entry->d_name);
-        rmdir (path);
+        tr__run_dir_remove (path);
     }
     if (dir)
         closedir (dir);
 }
 
 int
-tr__procs_bind (tr__procs_t *self, void *zmq_context, size_t max_payload)
+tr__run_dir_new (char *dir, size_t size)
 {
-    self->max_payload = max_payload;
     //  The private directory is the access control: 0700, ours alone. A
     //  fresh name per node, so a bind never takes over another node's path.
     char base[64];
@@ -94,13 +109,20 @@ tr__procs_bind (tr__procs_t *self, void *zmq_context, size_t max_payload)
     s_remove_stale (base);
     static _Atomic unsigned s_nodes;
     for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf (self->dir, sizeof self->dir, "%s/node-%d-%u", base, (int) getpid (),
+        snprintf (dir, size, "%s/node-%d-%u", base, (int) getpid (),
                   atomic_fetch_add (&s_nodes, 1));
-        if (mkdir (self->dir, 0700) == 0)
-            break;
-        self->dir[0] = 0;
+        if (mkdir (dir, 0700) == 0)
+            return 0;
     }
-    if (!self->dir[0])
+    dir[0] = 0;
+    return TR_ESTOPPED;
+}
+
+int
+tr__procs_bind (tr__procs_t *self, void *zmq_context, size_t max_payload)
+{
+    self->max_payload = max_payload;
+    if (tr__run_dir_new (self->dir, sizeof self->dir) != 0)
         return TR_ESTOPPED;
     snprintf (self->endpoint, sizeof self->endpoint, "ipc://%s/procs", self->dir);
     self->router = zmq_socket (zmq_context, ZMQ_ROUTER);
@@ -130,12 +152,8 @@ tr__procs_destroy (tr__procs_t **self_p)
     if (self->router)
         zmq_close (self->router);
     tr__zygote_stop (&self->zygote);
-    if (self->dir[0]) {
-        char path[200];
-        snprintf (path, sizeof path, "%s/procs", self->dir);
-        unlink (path);
-        rmdir (self->dir);
-    }
+    if (self->dir[0])
+        tr__run_dir_remove (self->dir);
     for (size_t i = 0; i < self->child_count; i++)
         if (self->children[i].pidfd >= 0)
             close (self->children[i].pidfd);

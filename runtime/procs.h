@@ -57,4 +57,11 @@ TR__HIDDEN int tr__procs_send (tr__procs_t *self, uint64_t replica, const tr__wi
 TR__HIDDEN const char *tr__procs_endpoint (tr__procs_t *self);
 TR__HIDDEN const char *tr__procs_dir (tr__procs_t *self);
 
+//  Make a private run directory /tmp/troupe-<uid>/node-<pid>-<n> (0700)
+//  into dir, after checking the base is ours and removing the directories
+//  of dead nodes. 0 or TR_ESTOPPED (logged).
+TR__HIDDEN int tr__run_dir_new (char *dir, size_t size);
+//  Remove a run directory and the files (sockets) in it.
+TR__HIDDEN void tr__run_dir_remove (const char *path);
+
 #endif

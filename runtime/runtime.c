@@ -25,6 +25,8 @@ tr_options_default (tr_options_t *options)
     options->max_payload = 64u << 20;
     options->stop_timeout_ms = 5000;
     options->name = "troupe";
+    options->loops = 1;
+    options->dedicated_threads = 4;
 }
 
 void
@@ -35,16 +37,24 @@ tr__builtin_register (void)
     tr__pool_register ();
 }
 
+//  Scheduler layout: threads user threads, then the process manager (when
+//  procs), then loops async loop threads, then dedicated threads.
 static tr_runtime_t *
-s_runtime_alloc (const tr_options_t *options, uint32_t threads, uint32_t extra)
+s_runtime_alloc (const tr_options_t *options, uint32_t threads, bool procs, uint32_t loops,
+                 uint32_t dedicated)
 {
-    uint32_t sched_count = threads + extra;
+    uint32_t sched_count = threads + (procs ? 1 : 0) + loops + dedicated;
     tr_runtime_t *self = tr__calloc (sizeof *self);
     self->options = *options;
     self->name = tr__strdup (options->name ? options->name : "troupe");
     self->options.name = self->name;
     self->threads = threads;
     self->sched_count = sched_count;
+    self->loops = loops;
+    self->loop_base = threads + (procs ? 1 : 0);
+    self->dedicated = dedicated;
+    self->dedicated_base = self->loop_base + loops;
+    pthread_mutex_init (&self->dedicated_lock, NULL);
     pthread_mutex_init (&self->waiter_lock, NULL);
     pthread_mutex_init (&self->name_lock, NULL);
     pthread_mutex_init (&self->space_lock, NULL);
@@ -66,6 +76,10 @@ s_runtime_alloc (const tr_options_t *options, uint32_t threads, uint32_t extra)
     for (uint32_t i = 0; i < sched_count; i++) {
         pthread_mutex_init (&self->host_lock[i], NULL);
         self->scheds[i] = tr__sched_new (self, i);
+        self->scheds[i]->role = i < threads                ? TR__SCHED_USER
+                                : i < self->loop_base      ? TR__SCHED_PROCS
+                                : i < self->dedicated_base ? TR__SCHED_LOOP
+                                                           : TR__SCHED_DEDICATED;
     }
     return self;
 }
@@ -97,6 +111,7 @@ s_runtime_free (tr_runtime_t *self)
     tr__free (self->free_waiters);
     tr__strmap_destroy (&self->names);
     pthread_mutex_destroy (&self->waiter_lock);
+    pthread_mutex_destroy (&self->dedicated_lock);
     pthread_mutex_destroy (&self->name_lock);
     pthread_mutex_destroy (&self->space_lock);
     pthread_cond_destroy (&self->space_cond);
@@ -118,10 +133,18 @@ tr_runtime_new (const tr_options_t *options)
         options = &defaults;
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
     int threads = options->threads > 0 ? options->threads : (int) (cores > 0 ? cores : 1);
+    //  Every scheduler thread needs a thread number in a ref (0..126).
+    long all_threads = (long) threads + (options->no_processes ? 0 : 1) + options->loops
+                       + options->dedicated_threads;
     if (options->threads < 0 || threads > TR__MAX_THREADS || options->mailbox_limit > UINT32_MAX
-        || (unsigned) options->overflow > TR_OVERFLOW_BLOCK || options->stop_timeout_ms < 0) {
-        tr__error ("runtime", "invalid options (threads %d, mailbox_limit %zu, overflow %d)",
-                   options->threads, options->mailbox_limit, (int) options->overflow);
+        || (unsigned) options->overflow > TR_OVERFLOW_BLOCK || options->stop_timeout_ms < 0
+        || options->loops < 0 || options->dedicated_threads < 0
+        || all_threads > TR__MAX_THREADS + 1) {
+        tr__error ("runtime",
+                   "invalid options (threads %d, loops %d, dedicated_threads %d, mailbox_limit "
+                   "%zu, overflow %d)",
+                   options->threads, options->loops, options->dedicated_threads,
+                   options->mailbox_limit, (int) options->overflow);
         return NULL;
     }
     tr_options_t checked = *options;
@@ -141,7 +164,9 @@ tr_runtime_new (const tr_options_t *options)
     //  The zygote first: it must be forked before any thread and before
     //  this node's ZeroMQ context exists.
     struct tr__procs *procs = checked.no_processes ? NULL : tr__procs_new ();
-    tr_runtime_t *self = s_runtime_alloc (&checked, (uint32_t) threads, procs ? 1 : 0);
+    tr_runtime_t *self =
+        s_runtime_alloc (&checked, (uint32_t) threads, procs != NULL, (uint32_t) checked.loops,
+                         (uint32_t) checked.dedicated_threads);
     self->procs = procs;
     self->zmq_context = zmq_ctx_new ();
     if (!self->zmq_context
@@ -183,7 +208,7 @@ tr__runtime_new_testkit (void)
     tr_options_default (&options);
     options.name = "testkit";
     tr__builtin_register ();
-    tr_runtime_t *self = s_runtime_alloc (&options, 1, 0);
+    tr_runtime_t *self = s_runtime_alloc (&options, 1, false, 0, 0);
     self->testkit = true;
     self->scheds[0]->virtual_time = true;
     self->scheds[0]->now_ns = 0;
@@ -204,7 +229,9 @@ tr_runtime_start (tr_runtime_t *self)
     int expected = TR__RT_NEW;
     if (!atomic_compare_exchange_strong (&self->state, &expected, TR__RT_RUNNING))
         return TR_ESTOPPED;
-    for (uint32_t i = 0; i < self->sched_count; i++)
+    //  Dedicated threads start when tr_dedicated_placement first hands
+    //  them out.
+    for (uint32_t i = 0; i < self->dedicated_base; i++)
         if (tr__sched_start (self->scheds[i]) != 0) {
             tr__error ("runtime", "cannot start scheduler thread %u", i);
             return TR_ESTOPPED;
@@ -587,6 +614,12 @@ tr_runtime_stats (tr_runtime_t *self, tr_runtime_stats_t *stats)
     tr__hist_t *merged = tr__calloc (sizeof *merged);
     int rc = 0;
     for (uint32_t i = 0; i < self->sched_count && rc == 0; i++) {
+        //  A dedicated thread never handed out has not started: nothing to ask.
+        pthread_mutex_lock (&self->dedicated_lock);
+        bool started = self->scheds[i]->thread_started;
+        pthread_mutex_unlock (&self->dedicated_lock);
+        if (!started)
+            continue;
         tr__msg_t *msg = s_message (NULL, tr__ref_make (i, 0, 1), 0, NULL, 0);
         msg->flags |= TR__MSG_SYSTEM;
         msg->sys = TR__SYS_NODE_STATS;
@@ -686,7 +719,12 @@ tr_runtime_destroy (tr_runtime_t **self_p)
         struct timespec deadline = s_deadline (CLOCK_REALTIME, self->options.stop_timeout_ms);
         for (uint32_t i = 0; i < self->sched_count; i++) {
             tr__sched_t *sched = self->scheds[i];
-            if (!sched->thread_started)
+            //  A dedicated thread may have been started by any thread; the
+            //  lock orders that start before this read (see loop.c).
+            pthread_mutex_lock (&self->dedicated_lock);
+            bool started = sched->thread_started;
+            pthread_mutex_unlock (&self->dedicated_lock);
+            if (!started)
                 continue;
             if (pthread_timedjoin_np (sched->thread, NULL, &deadline) != 0) {
                 tr__error ("runtime",
@@ -695,7 +733,7 @@ tr_runtime_destroy (tr_runtime_t **self_p)
                            self->name, i, self->options.stop_timeout_ms);
                 pthread_detach (sched->thread);
                 abandoned = true;
-                if (i == self->threads)
+                if (sched->role == TR__SCHED_PROCS)
                     manager_abandoned = true;
             }
         }

@@ -44,6 +44,14 @@ struct tr_runtime {
     //  The process manager (zygote, ROUTER), or NULL without process actors.
     //  Its scheduler is scheds[threads].
     struct tr__procs *procs;
+    //  Async loop threads are scheds[loop_base, loop_base + loops),
+    //  dedicated threads scheds[dedicated_base, dedicated_base + dedicated):
+    //  after the user threads and the process manager (loop.c).
+    uint32_t loops, loop_base;
+    uint32_t dedicated, dedicated_base;
+    //  Taken to hand out and start dedicated threads (any thread), and by
+    //  tr_runtime_destroy to read which ones were started.
+    pthread_mutex_t dedicated_lock;
 
     //  Host threads reach scheduler i through host_push[i] under host_lock[i].
     void **host_push;
@@ -108,6 +116,11 @@ TR__HIDDEN int tr__host_request (tr_runtime_t *rt, tr__msg_t *msg, int timeout_m
 //  The request/reply of tr_call for a message already built (takes msg).
 TR__HIDDEN int tr__call_msg (tr_runtime_t *rt, tr__msg_t *msg, int timeout_ms, void **reply,
                              size_t *reply_size);
+//  Send a copy of msg (type, payload, and its shared-memory segment with a
+//  reference of its own when it carries one) from self to `to`: one-way
+//  when fn is NULL, else a request whose answer goes to fn (as tr_request).
+TR__HIDDEN int tr__forward (tr_actor_t *self, tr_ref_t to, const tr_msg_t *msg, int timeout_ms,
+                            tr_reply_fn *fn, void *arg);
 //  Wake host senders blocked on a full TR_OVERFLOW_BLOCK mailbox.
 TR__HIDDEN void tr__space_available (tr_runtime_t *rt);
 //  Whether ref names an actor that has not died (a hint from any thread).

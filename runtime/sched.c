@@ -4,6 +4,7 @@
 #include "sched.h"
 #include "clock.h"
 #include "log.h"
+#include "loop.h"
 #include "procs.h"
 #include "runtime.h"
 
@@ -77,6 +78,7 @@ tr__sched_destroy (tr__sched_t **self_p)
     tr__free ((void *) self->chunks);
     tr__timers_clear (&self->timers);
     tr__msg_pool_clear (&self->pool);
+    tr__watch_clear (self);
     pthread_mutex_destroy (&self->slot_lock);
     tr__free (self);
     *self_p = NULL;
@@ -160,6 +162,9 @@ tr__sched_slot_alloc (tr__sched_t *self, uint32_t limit, uint8_t policy)
     //  Written under the lock: the spawner may be another thread, and the
     //  owner's slot walks (stats, shutdown) read these under it too.
     if (actor) {
+        //  A dedicated thread handed out is taken from now on.
+        self->slots_used++;
+        self->reserved_until_ns = 0;
         actor->status = TR__ACTOR_PENDING;
         actor->next = NULL;
         actor->sched = self;
@@ -193,6 +198,7 @@ s_slot_recycle (tr__sched_t *self, tr_actor_t *actor)
     actor->depth = 0;
     actor->next = self->free_slots;
     self->free_slots = actor;
+    self->slots_used--;
     pthread_mutex_unlock (&self->slot_lock);
 }
 
@@ -591,6 +597,11 @@ tr__sched_run (tr__sched_t *self, uint32_t budget)
         //  An actor with mail left requeues itself (at the back, for fairness).
         //  Do not touch it after this: if it exited, its slot is free again.
         ran += tr__actor_run (self, actor, slice);
+        //  What it sent to other threads leaves now, not after the rest of
+        //  the pass: the next actor's handler may run for milliseconds, and
+        //  the other thread would wait for it. (A slice batches up to 64.)
+        if (self->out_pending)
+            tr__sched_flush (self);
     }
     return ran;
 }
@@ -713,10 +724,12 @@ s_thread (void *arg)
     tr__sched_t *self = arg;
     s_current = self;
     //  Item 0: our mailbox; the process manager's socket and zygote channel
-    //  on its thread; then one per congested destination (POLLOUT).
-    tr__procs_t *procs = self->index == self->rt->threads ? self->rt->procs : NULL;
-    zmq_pollitem_t *items =
-        tr__calloc ((self->rt->sched_count + 2 + TR__PROCS_MAX_POLL) * sizeof (zmq_pollitem_t));
+    //  on its thread; the actors' fd watchers; then one per congested
+    //  destination (POLLOUT).
+    tr__procs_t *procs = self->role == TR__SCHED_PROCS ? self->rt->procs : NULL;
+    size_t fixed_items = self->rt->sched_count + 2 + TR__PROCS_MAX_POLL;
+    size_t capacity = fixed_items;
+    zmq_pollitem_t *items = tr__calloc (capacity * sizeof (zmq_pollitem_t));
 
     while (!self->stopping && !atomic_load_explicit (&self->stop_requested, memory_order_relaxed)) {
         tr__sched_run (self, S_PASS_BUDGET);
@@ -732,14 +745,23 @@ s_thread (void *arg)
             timeout = 0;
         else if (tr__timers_next (&self->timers, &due))
             timeout = due <= self->now_ns ? 0 : (long) ((due - self->now_ns + 999999) / 1000000);
-        //  The manager polls its children even when busy (timeout 0).
-        if (timeout != 0 || procs) {
+        //  The manager polls its children, and a thread with fd watchers
+        //  its fds, even when busy (timeout 0).
+        if (timeout != 0 || procs || self->watch_live) {
+            if (fixed_items + self->watch_count > capacity) {
+                capacity = fixed_items + 2 * (size_t) self->watch_count;
+                items = tr__realloc (items, capacity * sizeof (zmq_pollitem_t));
+            }
             int count = 1;
             items[0] = (zmq_pollitem_t){self->pull, 0, ZMQ_POLLIN, 0};
             int procs_at = count, procs_count = 0;
             if (procs)
                 procs_count = tr__procs_items (procs, items + count);
             count += procs_count;
+            int watch_at = count, watch_count = 0;
+            if (self->watch_live)
+                watch_count = tr__watch_items (self, items + count);
+            count += watch_count;
             for (uint32_t to = 0; self->out_pending && to < self->rt->sched_count; to++)
                 if (self->out[to].count)
                     items[count++] = (zmq_pollitem_t){self->push[to], 0, ZMQ_POLLOUT, 0};
@@ -747,6 +769,11 @@ s_thread (void *arg)
                 break;
             if (procs)
                 tr__procs_ready (procs, self, items + procs_at, procs_count);
+            if (watch_count) {
+                //  Callbacks start timers and deadlines: from the time now.
+                self->now_ns = tr__now_ns ();
+                tr__watch_ready (self, items + watch_at, watch_count);
+            }
         }
         s_drain (self, S_DRAIN_FRAMES);
     }
@@ -765,8 +792,12 @@ tr__sched_start (tr__sched_t *self)
     self->thread_started = true;
     //  Named by its creator, so the name is there when start returns.
     char name[16];
-    if (self->index == self->rt->threads && self->rt->procs)
+    if (self->role == TR__SCHED_PROCS)
         snprintf (name, sizeof name, "troupe-procs");
+    else if (self->role == TR__SCHED_LOOP)
+        snprintf (name, sizeof name, "troupe-loop-%u", self->index - self->rt->loop_base);
+    else if (self->role == TR__SCHED_DEDICATED)
+        snprintf (name, sizeof name, "troupe-ded-%u", self->index - self->rt->dedicated_base);
     else
         snprintf (name, sizeof name, "troupe-%u", self->index);
     pthread_setname_np (self->thread, name);

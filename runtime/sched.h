@@ -48,9 +48,21 @@ void __tsan_release (void *addr);
 #    define TR__HANDOFF_ACQUIRE(sched) ((void) (sched))
 #endif
 
+//  What a scheduler thread is for. Placement by users (round-robin, a
+//  plain thread number) only ever picks TR__SCHED_USER threads.
+typedef enum {
+    TR__SCHED_USER = 0,   //  troupe-N
+    TR__SCHED_PROCS,      //  troupe-procs: the process manager
+    TR__SCHED_LOOP,       //  troupe-loop-N: async I/O actors (loop.c)
+    TR__SCHED_DEDICATED,  //  troupe-ded-N: one blocking actor each (loop.c)
+} tr__sched_role_t;
+
+typedef struct tr__watch tr__watch_t;
+
 struct tr__sched {
     tr_runtime_t *rt;
     uint32_t index;
+    uint8_t role;  //  tr__sched_role_t
     pthread_t thread;
     bool thread_started;
     _Atomic bool thread_exited;
@@ -72,6 +84,8 @@ struct tr__sched {
     _Atomic (tr_actor_t *) *chunks;
     uint32_t slot_high;  //  next never-used index
     tr_actor_t *free_slots;
+    uint32_t slots_used;         //  slots reserved or live
+    uint64_t reserved_until_ns;  //  a dedicated thread handed out, not yet used
     uint64_t seq;
 
     tr__timers_t timers;
@@ -85,6 +99,12 @@ struct tr__sched {
     bool stopping;
     _Atomic bool stop_requested;  //  set by tr_runtime_destroy
     char handoff;                 //  TSan sync word for frames sent to this thread
+
+    //  fd watchers of this thread's actors (loop.c), owner thread only.
+    tr__watch_t *watches;
+    uint32_t watch_count, watch_capacity;  //  entries (some maybe dropped)
+    uint32_t watch_live;                   //  entries not dropped
+    uint32_t *watch_polled;                //  entry of each fd item of the last poll
 };
 
 TR__HIDDEN tr__sched_t *tr__sched_new (tr_runtime_t *rt, uint32_t index);

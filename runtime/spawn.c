@@ -1,6 +1,7 @@
 //  spawn - spawning actors (on this thread, on another, from a host thread)
 //  and the registry of names
 #include "log.h"
+#include "loop.h"
 #include "runtime.h"
 
 #include <string.h>
@@ -75,8 +76,9 @@ s_check_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, 
         return TR_EINVAL;
     if (opts && opts->name && !s_valid_actor_name (opts->name))
         return TR_EINVAL;
+    uint32_t thread;
     if (opts
-        && (opts->thread < -1 || opts->thread > (int) self->threads
+        && (tr__placement_thread (self, opts->thread, &thread) < 0
             || (opts->overflow_set && (unsigned) opts->overflow > TR_OVERFLOW_BLOCK)
             || opts->mailbox_limit > UINT32_MAX))
         return TR_EINVAL;
@@ -108,9 +110,11 @@ tr_spawn (tr_runtime_t *self, const char *behaviour_name, const void *arg, size_
     if (self->testkit)
         return tr__spawn_local (self->scheds[0], behaviour_name, arg, arg_size, opts, TR_REF_NONE,
                                 ref);
-    uint32_t thread = opts && opts->thread > 0
-                          ? (uint32_t) opts->thread - 1
-                          : atomic_fetch_add (&self->next_thread, 1) % self->threads;
+    //  Round-robin over the user threads only (never loop, dedicated or
+    //  the process manager's).
+    uint32_t thread;
+    if (!opts || tr__placement_thread (self, opts->thread, &thread) != 0)
+        thread = atomic_fetch_add (&self->next_thread, 1) % self->threads;
     tr_ref_t new_ref;
     rc = s_spawn_remote (self, NULL, thread, behaviour, arg, arg_size, opts, true, TR_REF_NONE,
                          &new_ref);
@@ -189,15 +193,25 @@ int
 tr__spawn_from_actor (tr__sched_t *sched, const char *behaviour_name, const void *arg,
                       size_t arg_size, const tr_spawn_opts_t *opts, tr_ref_t caller, tr_ref_t *ref)
 {
+    tr_runtime_t *rt = sched->rt;
     tr_ref_t monitor_by = opts && opts->monitor ? caller : TR_REF_NONE;
-    if (!opts || opts->thread <= 0 || (uint32_t) opts->thread - 1 == sched->index)
+    uint32_t thread = sched->index;
+    int placed = opts ? tr__placement_thread (rt, opts->thread, &thread) : 1;
+    //  The default is the caller's thread, but a loop or dedicated thread
+    //  keeps only the actors placed there on purpose: round-robin instead.
+    if (placed == 1 && (sched->role == TR__SCHED_LOOP || sched->role == TR__SCHED_DEDICATED)) {
+        thread = atomic_fetch_add (&rt->next_thread, 1) % rt->threads;
+        placed = 0;
+    }
+    //  A bad placement is refused by tr__spawn_local's checks.
+    if (placed != 0 || thread == sched->index)
         return tr__spawn_local (sched, behaviour_name, arg, arg_size, opts, monitor_by, ref);
     const tr__behaviour_t *behaviour;
-    int rc = s_check_spawn (sched->rt, behaviour_name, arg, arg_size, opts, &behaviour);
+    int rc = s_check_spawn (rt, behaviour_name, arg, arg_size, opts, &behaviour);
     if (rc)
         return rc;
-    return s_spawn_remote (sched->rt, sched, (uint32_t) opts->thread - 1, behaviour, arg, arg_size,
-                           opts, false, monitor_by, ref);
+    return s_spawn_remote (rt, sched, thread, behaviour, arg, arg_size, opts, false, monitor_by,
+                           ref);
 }
 
 //  --------------------------------------------------------------------------

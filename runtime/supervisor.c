@@ -3,6 +3,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "supervisor.h"
+#include "service.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -90,6 +91,7 @@ s_child_spec_copy (tr_child_spec_t *into, const tr_child_spec_t *from)
         }
         into->process = process;
     }
+    into->service = from->service ? tr__service_spec_copy (from->service) : NULL;
 }
 
 static void
@@ -106,6 +108,10 @@ s_child_spec_free (tr_child_spec_t *spec)
         tr__free ((void *) spec->process->command);
         tr__free ((void *) spec->process->arg);
         tr__free ((void *) spec->process);
+    }
+    if (spec->service) {
+        tr_service_spec_t *service = (tr_service_spec_t *) spec->service;
+        tr__service_spec_free (&service);
     }
 }
 
@@ -187,6 +193,14 @@ tr__supervisor_spec_check (const tr_supervisor_spec_t *spec, char *why, size_t w
             if (rc)
                 return rc;
         }
+        else if (child->service) {
+            char service_why[192];
+            int rc = tr__service_check (NULL, child->service, service_why, sizeof service_why);
+            if (rc) {
+                snprintf (why, why_size, "child '%s': %s", child->id, service_why);
+                return rc;
+            }
+        }
         else if (child->process) {
             int rc = tr__pool_check (NULL, child->process);
             if (rc) {
@@ -236,6 +250,8 @@ s_start (tr_actor_t *self, s_supervisor_t *sup, size_t index)
         if (rc != 0 && rc != TR_EINIT)
             tr__supervisor_spec_free (&arg.spec);  //  never reached its init
     }
+    else if (child->spec.service)
+        rc = tr__service_spawn (self, child->spec.service, child->spec.name, &child->ref);
     else if (child->spec.process) {
         //  A process pool lives on the process manager's thread.
         tr_runtime_t *rt = tr_actor_runtime (self);

@@ -155,8 +155,14 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
                         _exit (0);
                     close (fd);
                     close (signal_fd);
-                    sigprocmask (SIG_UNBLOCK, &mask, NULL);
+                    //  A clean signal state: nothing blocked (a host that
+                    //  blocks SIGINT/SIGTERM to sigwait for them, as `troupe
+                    //  run` does, must not pass that on), default actions.
+                    sigset_t none;
+                    sigemptyset (&none);
+                    sigprocmask (SIG_SETMASK, &none, NULL);
                     signal (SIGINT, SIG_DFL);
+                    signal (SIGTERM, SIG_DFL);
                     args.command[sizeof args.command - 1] = 0;
                     if (args.command[0])
                         s_exec_command (&args);

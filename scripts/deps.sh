@@ -28,6 +28,12 @@ REQUIRED=(
     libjemalloc-dev
     clang-format
     python3-zmq
+    #  troupe_io (actors/io/) and its integration tests, which start real
+    #  servers: hiredis, libpq, redis-server, PostgreSQL 15.
+    libhiredis-dev
+    libpq-dev
+    redis-server
+    postgresql
 )
 
 #  Nothing optional at the moment (python3-zmq, used by the process actor

@@ -47,21 +47,6 @@ s_types_init (void)
 //  --------------------------------------------------------------------------
 //  Helpers
 
-static inline int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static inline void
-s_sleep_ms (int ms)
-{
-    struct timespec pause = {ms / 1000, (long) (ms % 1000) * 1000000L};
-    nanosleep (&pause, NULL);
-}
-
 //  Scheduler threads (named troupe-N) alive in this process.
 static inline int
 s_troupe_threads (void)

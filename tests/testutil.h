@@ -20,8 +20,10 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "troupe.h"
@@ -122,6 +124,22 @@ tr_test_runtime (int threads)
     TR_ASSERT (rt);
     TR_CHECK (tr_runtime_start (rt));
     return rt;
+}
+
+//  Monotonic milliseconds, and a sleep in milliseconds.
+static inline int64_t
+s_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void
+s_sleep_ms (int ms)
+{
+    struct timespec pause = {ms / 1000, (long) (ms % 1000) * 1000000L};
+    nanosleep (&pause, NULL);
 }
 
 #endif

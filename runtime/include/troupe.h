@@ -178,6 +178,13 @@ typedef struct {
     //  No process actors: no zygote is forked and tr_process_start fails
     //  with TR_ENOTSUP (default false).
     bool no_processes;
+    //  Async loop threads (troupe-loop-N) for actors that wait on fds
+    //  through tr_watch; see troupe_loop.h (default 1, 0 = none).
+    int loops;
+    //  Dedicated threads (troupe-ded-N), one blocking actor each, started
+    //  when first handed out by tr_dedicated_placement (default 4, 0 = none).
+    //  threads + loops + dedicated_threads (+ 1 with process actors) <= 127.
+    int dedicated_threads;
 } tr_options_t;
 
 //  Fill options with the defaults.
@@ -360,6 +367,9 @@ typedef struct {
     //  limits, heartbeat interval and timeout are in there. The pool fails
     //  (TR_EESCALATED) when its own children restart too often.
     const struct tr_process_spec *process;
+    //  A service instead (see "Services and routes"): its router, and the
+    //  instances and pools behind it, restart as one child.
+    const struct tr_service_spec *service;
 } tr_child_spec_t;
 
 struct tr_supervisor_spec {
@@ -493,6 +503,122 @@ TR_EXPORT int tr_process_pids (tr_runtime_t *rt, tr_ref_t pool, int *pids, size_
                                size_t *count);
 
 //  ---------------------------------------------------------------------
+//  Services and routes (docs/routing.md)
+//
+//  A service is one behaviour behind a router. The router is an actor: send
+//  to or call its ref like any actor's. Per message type, its route table
+//  says where the work runs (mode), on how many instances, how they are
+//  balanced, the deadline and the bound on requests in flight. The router
+//  starts the instances (and process pools) itself, restarts those that
+//  die, and counts and times every route.
+
+typedef enum {
+    TR_MODE_THREAD = 0,  //  instances on the scheduler threads (default)
+    TR_MODE_DEDICATED,   //  each instance on a thread of its own (blocking code)
+    TR_MODE_PROCESS,     //  a supervised pool of process replicas
+    TR_MODE_ASYNC,       //  instances on the node's async I/O loop
+    TR_MODE_AUTO         //  start on a thread; the router moves it (docs/routing.md)
+} tr_mode_t;
+
+typedef enum {
+    TR_BALANCE_ROUND_ROBIN = 0,
+    TR_BALANCE_LEAST_LOADED,  //  the instance with fewest requests in flight
+    TR_BALANCE_HASH           //  consistent hash of a key in the payload
+} tr_balance_t;
+
+typedef enum {
+    TR_ROUTE_FAIL = 0,  //  past max_in_flight: requests get TR_EAGAIN at once
+    TR_ROUTE_QUEUE,     //  wait in the router, up to queue_limit; then fail
+    TR_ROUTE_DROP       //  dead-lettered (TR_EOVERFLOW); a request gets that error
+} tr_route_overflow_t;
+
+typedef struct {
+    const char *type;  //  message type name; "*" = every type without its own route
+    tr_mode_t mode;
+    //  Instances of this route's mode (0 = 1). Routes of one mode share
+    //  that mode's instances; the largest count among them wins.
+    int replicas;
+    tr_balance_t balance;  //  process routes: the pool balances (least loaded)
+    //  TR_BALANCE_HASH: the key is payload bytes [key_offset, key_offset +
+    //  key_size) (key_size 0: from key_offset to the end); a shorter
+    //  payload hashes what there is.
+    size_t key_offset, key_size;
+    int deadline_ms;    //  a request unanswered by then fails with TR_ETIMEDOUT (0 = 30000)
+    int max_in_flight;  //  requests at once on this route (0 = no bound)
+    tr_route_overflow_t overflow;
+    int queue_limit;  //  TR_ROUTE_QUEUE: requests waiting at most (0 = 1024)
+} tr_route_t;
+
+typedef struct tr_service_spec {
+    const char *name;       //  register the router under this name (optional)
+    const char *behaviour;  //  every instance's behaviour (registered before tr_runtime_new
+                            //  when a route may run in processes)
+    const void *arg;        //  init argument of every instance, copied
+    size_t arg_size;
+    const tr_route_t *routes;  //  none: "*" on one thread instance
+    size_t route_count;
+    //  Settings of process instances (limits, heartbeat, spares, retries);
+    //  behaviour, command, arg, replicas and name are ignored. NULL: defaults.
+    const struct tr_process_spec *process;
+    //  TR_MODE_AUTO: a handler that runs longer than this moves its type to
+    //  a dedicated thread (0 = 100 ms).
+    int block_ms;
+    //  Instance restarts allowed within 10 s before the service itself fails
+    //  with TR_EESCALATED (0 = 10).
+    int restart_intensity;
+} tr_service_spec_t;
+
+//  Start a service from a host thread (the spec is copied). Returns 0 and
+//  *ref once its router and thread-side instances run; TR_EINVAL (bad spec,
+//  logged with the reason), TR_EUNKNOWN_BEHAVIOUR, TR_ENOTSUP (a process
+//  or async route on a node without them), or a tr_spawn error.
+TR_EXPORT int tr_service_start (tr_runtime_t *rt, const tr_service_spec_t *spec, tr_ref_t *ref);
+
+//  Why the router last moved a TR_MODE_AUTO route.
+typedef enum {
+    TR_MOVE_NONE = 0,
+    TR_MOVE_CRASHED,  //  a handler of the type crashed: now in a process
+    TR_MOVE_BLOCKED,  //  a handler blocked its thread past block_ms: now dedicated
+    TR_MOVE_SET       //  tr_service_set_mode
+} tr_move_t;
+
+typedef struct {
+    tr_mode_t mode;     //  where the type runs now
+    bool automatic;     //  the route is TR_MODE_AUTO
+    uint64_t requests;  //  requests received
+    uint64_t one_way;   //  one-way messages forwarded
+    uint64_t replies;   //  answered by an instance (error replies included)
+    uint64_t errors;    //  answered with an error, or the instance died
+    uint64_t timeouts;  //  past the route's deadline
+    uint64_t rejected;  //  past max_in_flight: TR_EAGAIN
+    uint64_t dropped;   //  past max_in_flight: dead-lettered
+    uint64_t crashes;   //  handlers of this type that failed or crashed
+    uint64_t blocks;    //  handler runs longer than block_ms
+    uint64_t moves;     //  automatic moves (and tr_service_set_mode)
+    tr_move_t last_move;
+    uint64_t in_flight;  //  now
+    uint64_t queued;     //  now
+    //  Service time seen by the router (dispatch to reply), microseconds.
+    uint64_t p50_us, p95_us, p99_us, max_us;
+    //  Handler time measured around the handler call (thread, dedicated and
+    //  async instances; not process ones), microseconds in total.
+    uint64_t handler_wall_us, handler_cpu_us;
+} tr_route_stats_t;
+
+//  Snapshot the route that serves type (the "*" route for types without
+//  their own). 0, TR_ENOENT (no such route) or a tr_call error.
+TR_EXPORT int tr_service_route_stats (tr_runtime_t *rt, tr_ref_t service, const char *type,
+                                      tr_route_stats_t *stats);
+//  Move a route to mode now (TR_MODE_AUTO: back to automatic, from a thread).
+//  Requests in flight finish where they are. 0, TR_ENOENT, TR_ENOTSUP.
+TR_EXPORT int tr_service_set_mode (tr_runtime_t *rt, tr_ref_t service, const char *type,
+                                   tr_mode_t mode);
+//  The name of a mode ("thread", "thread:dedicated", "process", "async",
+//  "auto") and back (-1 if unknown).
+TR_EXPORT const char *tr_mode_name (tr_mode_t mode);
+TR_EXPORT int tr_mode_parse (const char *name);
+
+//  ---------------------------------------------------------------------
 //  Shared memory: large payloads between the node and its process actors
 //  (or its own actors) without a copy.
 //
@@ -611,5 +737,9 @@ TR_EXPORT bool tr_testkit_alive (tr_testkit_t *self, tr_ref_t ref);
 #ifdef __cplusplus
 }
 #endif
+
+#include "troupe_loop.h"
+#include "troupe_config.h"
+#include "troupe_bus.h"
 
 #endif

@@ -24,14 +24,6 @@
 #    define S_MEMORY_LIMIT         (64u << 20)
 #endif
 
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 //  --------------------------------------------------------------------------
 //  The process actor under test (runs in children)
 
@@ -300,11 +292,16 @@ test_kill_with_requests_in_flight (void)
     TR_CHECK (tr_process_pids (rt, pool, pids, 2, &count));
     TR_ASSERT_EQ_INT ((int) count, 2);
     TR_CHECK (tr_runtime_send (rt, blaster, tr_type ("t.blast"), &pool, sizeof pool));
-    //  Let a good part be sent and some answered, then kill one child.
-    usleep (50000);
+    //  Once more than 1000 are in flight (or queued), kill one child. (A
+    //  fixed wait is not enough on a loaded machine, or under TSan.)
     tr_process_stats_t stats;
-    TR_CHECK (tr_process_stats (rt, pool, &stats));
-    uint64_t in_flight = stats.in_flight + stats.queued;
+    uint64_t in_flight = 0;
+    for (int tries = 0; tries < 2500 && in_flight <= 1000; tries++) {
+        TR_CHECK (tr_process_stats (rt, pool, &stats));
+        in_flight = stats.in_flight + stats.queued;
+        if (in_flight <= 1000)
+            usleep (2000);
+    }
     TR_ASSERT (kill (pids[0], SIGKILL) == 0);
     TR_CHECK (tr_call (rt, blaster, tr_type ("t.wait"), NULL, 0, 60000, NULL, NULL));
     int32_t *result = NULL;

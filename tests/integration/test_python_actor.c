@@ -19,14 +19,6 @@
 #define S_PYTHON   "/usr/bin/python3"
 #define S_MAX_PIDS 64
 
-static int64_t
-s_now_ms (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool
 s_alive (int pid)
 {

@@ -23,7 +23,8 @@ s_frame (unsigned char *frame, const char *type, uint64_t size, size_t actual)
     tr__wire_t wire = {.kind = TR__WIRE_MSG, .flags = TR_MSG_REQUEST, .corr = 7, .size = size};
     tr__wire_head (&wire, frame);
     size_t type_size = type ? strlen (type) : 0;
-    memcpy (frame + TR__WIRE_HEAD, type, type_size);
+    if (type_size)
+        memcpy (frame + TR__WIRE_HEAD, type, type_size);
     memset (frame + TR__WIRE_HEAD + type_size, 'x', actual);
     return TR__WIRE_HEAD + type_size + actual;
 }
