@@ -294,24 +294,57 @@ s_print_stats (const char *type)
               "every request of the route answered without error");
 }
 
+//  The same node from the config file (router.zpl): its root supervisor
+//  starts the service under the name "demo".
+static int
+s_start_from_config (const char *path)
+{
+    tr_config_error_t error;
+    s_rt = tr_runtime_new_from_config (path, &error);
+    if (!s_rt) {
+        fprintf (stderr, "router: %s:%d: %s: %s\n", error.file, error.line, error.key,
+                 error.message);
+        return 1;
+    }
+    for (int tries = 0; tries < 2000 && !(s_demo = tr_whereis (s_rt, "demo")); tries++)
+        usleep (1000);
+    if (!s_demo) {
+        fprintf (stderr, "router: no service named demo in %s\n", path);
+        tr_runtime_destroy (&s_rt);
+        return 1;
+    }
+    return 0;
+}
+
+//  router [CONFIG]: the service from the code below, or from CONFIG.
 int
-main (void)
+main (int argc, char *argv[])
 {
     //  Before tr_runtime_new: the process children are copies of the
     //  program as it is when tr_runtime_new forks the zygote.
     if (tr_behaviour_register (&s_worker) != 0)
         return 1;
-    tr_options_t options;
-    tr_options_default (&options);
-    options.threads = 2;  //  troupe-0, troupe-1; one async loop (troupe-loop-0)
-    s_rt = tr_runtime_new (&options);
-    if (!s_rt || tr_runtime_start (s_rt) != 0)
-        return 1;
-    int rc = tr_service_start (s_rt, &s_service, &s_demo);
-    if (rc != 0) {
-        fprintf (stderr, "router: tr_service_start: %s\n", tr_strerror (rc));
-        tr_runtime_destroy (&s_rt);
-        return 1;
+    if (argc > 2) {
+        fprintf (stderr, "usage: router [CONFIG]\n");
+        return 2;
+    }
+    if (argc == 2) {
+        if (s_start_from_config (argv[1]) != 0)
+            return 1;
+    }
+    else {
+        tr_options_t options;
+        tr_options_default (&options);
+        options.threads = 2;  //  troupe-0, troupe-1; one async loop (troupe-loop-0)
+        s_rt = tr_runtime_new (&options);
+        if (!s_rt || tr_runtime_start (s_rt) != 0)
+            return 1;
+        int rc = tr_service_start (s_rt, &s_service, &s_demo);
+        if (rc != 0) {
+            fprintf (stderr, "router: tr_service_start: %s\n", tr_strerror (rc));
+            tr_runtime_destroy (&s_rt);
+            return 1;
+        }
     }
     int host = (int) getpid ();
     printf ("router: host pid %d, service \"demo\" (behaviour demo.worker)\n\n", host);
