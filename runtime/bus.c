@@ -616,7 +616,25 @@ s_replay_step (tr_actor_t *self, s_bus_t *bus, uint32_t *at)
     s_sub_t *sub = bus->subs[*at];
     tr__bus_reader_t *reader = &bus->reader;
     for (int count = 0; count < S_REPLAY_STEP; count++) {
-        if (sub->cursor_offset >= bus->next_offset || tr__bus_log_failed (bus->log)) {
+        if (tr__bus_log_failed (bus->log) && sub->cursor_offset >= tr__bus_log_written (bus->log)) {
+            //  A failed log holds no more than what it wrote: the rest up
+            //  to the live stream (skipped while this replay ran) cannot be
+            //  read back. Counted as dropped for this subscriber, every one
+            //  of them whatever its topic (unwritten events cannot be
+            //  matched any more).
+            uint64_t gap = bus->next_offset - sub->cursor_offset;
+            if (gap)
+                tr__error ("bus",
+                           "%s: the log failed during a replay to %016llx: %llu events from "
+                           "offset %llu are lost to it (counted as dropped)",
+                           bus->name, (unsigned long long) sub->ref, (unsigned long long) gap,
+                           (unsigned long long) sub->cursor_offset);
+            for (uint64_t i = 0; i < gap; i++)
+                s_drop (bus, sub);
+            sub->replaying = false;
+            return false;
+        }
+        if (sub->cursor_offset >= bus->next_offset) {
             sub->replaying = false;  //  caught up: live from the next event on
             return false;
         }

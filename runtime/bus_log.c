@@ -55,6 +55,7 @@ struct tr__bus_log {
     bool stop;
     uint64_t sync_target;  //  make records below this durable
     uint64_t sync_done;
+    bool sync_failed;  //  an fdatasync failed: synced_offset moves no more
     //  Read by the bus thread for its figures.
     _Atomic uint64_t synced_offset;
     _Atomic uint64_t syncs;
@@ -403,12 +404,18 @@ s_syncer (void *arg)
         pthread_mutex_lock (&self->lock);
         if (rc != 0) {
             atomic_fetch_add (&self->errors, 1);
-            tr__error ("bus", "%s: fdatasync: %s", self->path, strerror (error));
+            tr__error ("bus", "%s: fdatasync: %s (synced_offset stays where it is from now on)",
+                       self->path, strerror (error));
             self->sync_done = self->sync_target;  //  not retried: counted, logged
+            //  Linux may have dropped the pages that failed to reach the disk
+            //  and a later fdatasync succeeds without them: nothing written
+            //  from here on can be called durable.
+            self->sync_failed = true;
             continue;
         }
         self->sync_done = target;
-        atomic_store (&self->synced_offset, target);
+        if (!self->sync_failed)
+            atomic_store (&self->synced_offset, target);
         atomic_fetch_add (&self->syncs, 1);
     }
     pthread_mutex_unlock (&self->lock);

@@ -142,6 +142,12 @@ tr_actor_t *
 tr__sched_slot_alloc (tr__sched_t *self, uint32_t limit, uint8_t policy)
 {
     pthread_mutex_lock (&self->slot_lock);
+    //  A dedicated thread runs one actor: a second spawn there (an old
+    //  placement value used again after the thread went to another) fails.
+    if (self->role == TR__SCHED_DEDICATED && self->slots_used > 0) {
+        pthread_mutex_unlock (&self->slot_lock);
+        return NULL;
+    }
     tr_actor_t *actor = self->free_slots;
     if (actor)
         self->free_slots = actor->next;

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "registry.h"
 #include "runtime.h"
+#include "shm.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -161,6 +162,11 @@ tr__service_check (tr_runtime_t *rt, const tr_service_spec_t *spec, char *why, s
         }
         if (rt && route->mode == TR_MODE_PROCESS && !rt->procs) {
             snprintf (why, why_size, "route '%s': process mode on a node without processes", type);
+            return TR_ENOTSUP;
+        }
+        if (rt && route->mode == TR_MODE_DEDICATED && rt->dedicated == 0) {
+            snprintf (why, why_size,
+                      "route '%s': dedicated mode on a node without dedicated threads", type);
             return TR_ENOTSUP;
         }
         if (rt && route->mode == TR_MODE_ASYNC && tr_loop_placement (rt, 0) <= 0) {
@@ -485,8 +491,8 @@ s_spawn (tr_actor_t *self, s_router_t *router, int lane_index, int i)
                 s_shared_release (&shared);  //  its init never ran
         }
     }
-    if (rc == 0)
-        rc = tr_link (self, instance->ref);
+    if (rc == 0 && (rc = tr_link (self, instance->ref)) != 0)
+        tr_kill (self, instance->ref, TR_ESHUTDOWN);  //  unwatched: not ours to keep
     instance->alive = rc == 0;
     instance->in_flight = 0;
     if (rc != 0) {
@@ -658,8 +664,13 @@ s_forward (tr_actor_t *self, s_router_t *router, int index, const tr_msg_t *msg)
         rc = tr__forward (self, lane->instances[instance].ref, msg, 0, NULL, NULL);
         if (rc == 0)
             route->stats.one_way++;
-        else
-            route->stats.errors++;  //  dead-lettered by the runtime
+        else {
+            route->stats.errors++;
+            //  A dead instance's message was dead-lettered on the way; one
+            //  refused by a full mailbox (TR_EAGAIN) was not.
+            if (rc != TR_EDEAD)
+                s_undeliverable (self, msg, rc);
+        }
         return;
     }
     if (rc == 0) {
@@ -693,6 +704,14 @@ s_forward (tr_actor_t *self, s_router_t *router, int index, const tr_msg_t *msg)
 }
 
 static void
+s_waiting_free (s_waiting_t *waiting)
+{
+    if (waiting->request.flags & TR_MSG_SHM)
+        tr__shm_payload_release (waiting->data, waiting->size);
+    tr__free (waiting);
+}
+
+static void
 s_queue_push (s_route_t *route, const tr_msg_t *msg)
 {
     s_waiting_t *waiting = tr__alloc (sizeof *waiting + msg->size);
@@ -701,6 +720,10 @@ s_queue_push (s_route_t *route, const tr_msg_t *msg)
     waiting->size = msg->size;
     if (msg->size)
         memcpy (waiting->data, msg->data, msg->size);
+    //  The message the handler got goes when it returns: a waiting copy of
+    //  a shared-memory handle holds a reference of its own.
+    if (msg->flags & TR_MSG_SHM)
+        tr__shm_payload_retain (msg->data, msg->size);
     if (route->queue_tail)
         route->queue_tail->next = waiting;
     else
@@ -723,7 +746,7 @@ s_queue_drain (tr_actor_t *self, s_router_t *router, int index)
         waiting->request.data = waiting->data;
         waiting->request.size = waiting->size;
         s_forward (self, router, index, &waiting->request);
-        tr__free (waiting);
+        s_waiting_free (waiting);
     }
 }
 
@@ -916,6 +939,8 @@ s_on_set_mode (tr_actor_t *self, void *state, const tr_msg_t *msg)
         rc = TR_ENOTSUP;
     else if (mode == TR_MODE_ASYNC && tr_loop_placement (tr_actor_runtime (self), 0) <= 0)
         rc = TR_ENOTSUP;
+    else if (mode == TR_MODE_DEDICATED && tr_actor_runtime (self)->dedicated == 0)
+        rc = TR_ENOTSUP;
     else {
         s_route_t *route = &router->routes[index];
         route->automatic = mode == TR_MODE_AUTO;
@@ -1018,7 +1043,7 @@ s_router_terminate (tr_actor_t *self, void *state, int reason)
             s_waiting_t *waiting = route->queue_head;
             route->queue_head = waiting->next;
             tr_reply_error (self, &waiting->request, TR_ESHUTDOWN);
-            tr__free (waiting);
+            s_waiting_free (waiting);
         }
         tr__free ((void *) route->spec.type);
         tr__free (route->hist);

@@ -44,7 +44,8 @@ TR_EXPORT int tr_loop_placement (tr_runtime_t *rt, int index);
 //  The thread is reserved for 10 s or until an actor is spawned there, and
 //  taken while an actor lives there; it is free again once that actor died.
 //  Spawning with the same value again (a supervisor restarting its child)
-//  reuses the same thread.
+//  reuses the same thread if no other actor took it meanwhile: a dedicated
+//  thread never runs two actors (such a spawn fails with TR_ETOOMANY).
 TR_EXPORT int tr_dedicated_placement (tr_runtime_t *rt);
 
 //  ---------------------------------------------------------------------

@@ -6,6 +6,9 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 static char s_dir[64];
@@ -468,6 +471,90 @@ test_no_log (void)
     tr_runtime_destroy (&rt);
 }
 
+//  A log write that fails while a subscriber replays: the replay ends at
+//  the last event the log holds, and every later event it did not get is
+//  counted as dropped for it — nothing goes missing without a count.
+static _Atomic int s_slow_received;
+
+static int
+s_slow_event (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void) self;
+    (void) state;
+    tr_bus_event_t event;
+    if (tr_bus_event_read (msg, &event) == 0)
+        atomic_fetch_add (&s_slow_received, 1);
+    usleep (200);  //  slow: the replay is still running when the log fails
+    return 0;
+}
+
+static int
+s_slow_init (tr_actor_t *self, void *state, const void *arg, size_t size)
+{
+    (void) state;
+    tr_ref_t bus;
+    if (size != sizeof bus)
+        return TR_EINVAL;
+    memcpy (&bus, arg, sizeof bus);
+    return tr_subscribe_from (self, bus, "", 8, 0);
+}
+
+static const tr_handler_t s_slow_handlers[] = {{TR_BUS_EVENT_TYPE, s_slow_event}, {NULL, NULL}};
+static const tr_behaviour_t s_slow_sub = {
+    .name = "test.slowsub", .init = s_slow_init, .handlers = s_slow_handlers};
+
+static void
+test_failed_log_replay (void)
+{
+    TR_CHECK (tr_behaviour_register (&s_slow_sub));
+    signal (SIGXFSZ, SIG_IGN);
+    char path[128];
+    snprintf (path, sizeof path, "%s/failing.log", s_dir);
+    tr_runtime_t *rt = tr_test_runtime (2);
+    tr_bus_options_t options;
+    tr_bus_options_default (&options);
+    options.log_path = path;
+    options.no_ipc = true;
+    options.name = "failing";
+    tr_ref_t bus, sub;
+    TR_CHECK (tr_bus_start (rt, &options, &bus));
+    int first = 2000, second = 1000;
+    for (int i = 0; i < first; i++)
+        while (tr_runtime_publish (rt, bus, "t", &i, sizeof i) != 0)
+            usleep (100);
+    tr_bus_stats_t stats;
+    do
+        TR_CHECK (tr_bus_stats (rt, bus, &stats));
+    while (stats.written_offset < (uint64_t) first);
+    //  From now on the file cannot grow: the next write fails (EFBIG).
+    struct stat info;
+    TR_ASSERT (stat (path, &info) == 0);
+    struct rlimit before, limit = {(rlim_t) info.st_size, RLIM_INFINITY};
+    TR_ASSERT (getrlimit (RLIMIT_FSIZE, &before) == 0);
+    TR_ASSERT (setrlimit (RLIMIT_FSIZE, &limit) == 0);
+    TR_CHECK (tr_spawn (rt, "test.slowsub", &bus, sizeof bus, NULL, &sub));
+    s_sleep_ms (20);
+    for (int i = 0; i < second; i++)
+        while (tr_runtime_publish (rt, bus, "t", &i, sizeof i) != 0)
+            usleep (100);
+    int64_t deadline = s_now_ms () + S_WAIT_MS;
+    do {
+        TR_CHECK (tr_bus_stats (rt, bus, &stats));
+        if (atomic_load (&s_slow_received) + (int64_t) stats.dropped >= first + second)
+            break;
+        s_sleep_ms (5);
+    } while (s_now_ms () < deadline);
+    TR_ASSERT (setrlimit (RLIMIT_FSIZE, &before) == 0);
+    printf ("failed log during a replay: %d received, %llu dropped, %llu log errors\n",
+            atomic_load (&s_slow_received), (unsigned long long) stats.dropped,
+            (unsigned long long) stats.log_errors);
+    TR_ASSERT (stats.log_errors >= 1);
+    TR_ASSERT (atomic_load (&s_slow_received) >= first);  //  the log's part, replayed
+    TR_ASSERT_EQ_INT (atomic_load (&s_slow_received) + (int) stats.dropped, first + second);
+    TR_ASSERT (tr_dead_letter_count (rt, TR_EOVERFLOW) == stats.dropped);
+    tr_runtime_destroy (&rt);
+}
+
 int
 main (void)
 {
@@ -478,6 +565,7 @@ main (void)
     test_torn_tail ();
     test_subscribe_from ();
     test_no_log ();
+    test_failed_log_replay ();  //  last: it plays with RLIMIT_FSIZE
     s_tmpdir_remove (s_dir);
     TR_PASS ();
     return 0;

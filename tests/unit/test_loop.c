@@ -457,6 +457,10 @@ s_test_placement (void)
     TR_ASSERT_EQ_INT (tr__ref_thread (sleeper_c), tr__ref_thread (sleeper_a));
     TR_CHECK (tr_call (rt, sleeper_c, s_touch, NULL, 0, 3000, NULL, NULL));
     TR_ASSERT_EQ_INT (tr_dedicated_placement (rt), TR_ETOOMANY);
+    //  One actor per dedicated thread, whatever old value a spawn uses.
+    tr_ref_t intruder = TR_REF_NONE;
+    tr_spawn_opts_t intrude = {.thread = ded_a};
+    TR_ASSERT_EQ_INT (tr_spawn (rt, "sleeper", NULL, 0, &intrude, &intruder), TR_ETOOMANY);
 
     tr_runtime_stats_t stats;
     TR_CHECK (tr_runtime_stats (rt, &stats));  //  every started thread answers

@@ -123,8 +123,19 @@ s_peek (tr_actor_t *self, void *state, const tr_msg_t *msg)
     return rc;
 }
 
-static const tr_handler_t s_stateful_handlers[] = {
-    {"svc.ask", s_ask}, {"svc.echo", s_echo}, {"svc.peek", s_peek}, {NULL, NULL}};
+//  s_peek, 300 ms later.
+static int
+s_slow_peek (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    usleep (300 * 1000);
+    return s_peek (self, state, msg);
+}
+
+static const tr_handler_t s_stateful_handlers[] = {{"svc.ask", s_ask},
+                                                   {"svc.echo", s_echo},
+                                                   {"svc.peek", s_peek},
+                                                   {"svc.slowpeek", s_slow_peek},
+                                                   {NULL, NULL}};
 static const tr_behaviour_t s_stateful = {"svc.stateful", sizeof (s_stateful_t), s_stateful_init,
                                           NULL,           s_stateful_handlers,   NULL};
 
@@ -553,15 +564,17 @@ test_router_end (tr_runtime_t *rt)
     TR_ASSERT_EQ_INT (rc, TR_EDEAD);
 }
 
-//  A node without dedicated threads: a dedicated route fails its requests
-//  and dead-letters its one-way messages, and is tried again each time.
+//  Dedicated threads run out: a dedicated route fails its requests and
+//  dead-letters its one-way messages, and starts once a thread is free.
+//  A node without any refuses dedicated routes; without process actors an
+//  auto route that crashes stays on its thread.
 static void
-test_no_dedicated (void)
+test_dedicated_scarce (void)
 {
     tr_options_t options;
     tr_options_default (&options);
     options.threads = 1;
-    options.dedicated_threads = 0;
+    options.dedicated_threads = 1;
     options.no_processes = true;
     tr_runtime_t *rt = tr_runtime_new (&options);
     TR_ASSERT (rt);
@@ -570,25 +583,103 @@ test_no_dedicated (void)
                            {.type = "svc.where", .mode = TR_MODE_DEDICATED},
                            {.type = "svc.crash", .mode = TR_MODE_AUTO}};
     tr_service_spec_t spec = {.behaviour = "svc.worker", .routes = routes, .route_count = 3};
-    tr_ref_t service;
-    TR_CHECK (tr_service_start (rt, &spec, &service));
-    TR_ASSERT_EQ_INT (tr_call (rt, service, tr_type ("svc.where"), NULL, 0, 5000, NULL, NULL),
-                      TR_EDEAD);
-    TR_ASSERT_EQ_INT (tr_call (rt, service, tr_type ("svc.where"), NULL, 0, 5000, NULL, NULL),
+    tr_ref_t first, second;
+    TR_CHECK (tr_service_start (rt, &spec, &first));
+    TR_CHECK (tr_service_start (rt, &spec, &second));
+    //  The first takes the only dedicated thread.
+    s_where_t where = s_call_where (rt, first, "svc.where", NULL, 0);
+    TR_ASSERT (strncmp (where.thread, "troupe-ded", 10) == 0);
+    TR_ASSERT_EQ_INT (tr_call (rt, second, tr_type ("svc.where"), NULL, 0, 5000, NULL, NULL),
                       TR_EDEAD);
     uint64_t dead = tr_dead_letter_count (rt, TR_EDEAD);
-    TR_CHECK (tr_runtime_send (rt, service, tr_type ("svc.note"), NULL, 0));
+    TR_CHECK (tr_runtime_send (rt, second, tr_type ("svc.note"), NULL, 0));
     for (int i = 0; i < 1000 && tr_dead_letter_count (rt, TR_EDEAD) == dead; i++)
         usleep (1000);
     TR_ASSERT (tr_dead_letter_count (rt, TR_EDEAD) == dead + 1);
-    TR_ASSERT_EQ_INT ((int) s_stats (rt, service, "svc.note").errors, 1);
+    TR_ASSERT_EQ_INT ((int) s_stats (rt, second, "svc.note").errors, 1);
+    //  The first service goes, its thread with it: the second starts its
+    //  lane on a later message.
+    TR_CHECK (tr_runtime_kill (rt, first, 0));
+    int rc = TR_EDEAD;
+    for (int i = 0; i < 2000 && rc == TR_EDEAD; i++) {
+        rc = tr_call (rt, second, tr_type ("svc.where"), NULL, 0, 5000, NULL, NULL);
+        if (rc == TR_EDEAD)
+            usleep (1000);
+    }
+    TR_CHECK (rc);
     //  Auto without processes: a crash cannot move it; it stays on a thread.
-    TR_ASSERT_EQ_INT (tr_call (rt, service, tr_type ("svc.crash"), "x", 1, 5000, NULL, NULL),
+    TR_ASSERT_EQ_INT (tr_call (rt, second, tr_type ("svc.crash"), "x", 1, 5000, NULL, NULL),
                       TR_EFAILED);
-    tr_route_stats_t stats = s_stats (rt, service, "svc.crash");
+    tr_route_stats_t stats = s_stats (rt, second, "svc.crash");
     TR_ASSERT (stats.mode == TR_MODE_THREAD && stats.crashes == 1 && stats.moves == 0);
-    TR_ASSERT (s_call_where (rt, service, "svc.crash", NULL, 0).pid == getpid ());
+    TR_ASSERT (s_call_where (rt, second, "svc.crash", NULL, 0).pid == getpid ());
+    TR_ASSERT_EQ_INT (tr_service_set_mode (rt, second, "svc.crash", TR_MODE_PROCESS), TR_ENOTSUP);
     tr_runtime_destroy (&rt);
+
+    options.dedicated_threads = 0;
+    rt = tr_runtime_new (&options);
+    TR_ASSERT (rt);
+    TR_CHECK (tr_runtime_start (rt));
+    TR_ASSERT_EQ_INT (tr_service_start (rt, &spec, &first), TR_ENOTSUP);
+    tr_route_t plain[] = {{.type = "svc.where"}};
+    spec = (tr_service_spec_t){.behaviour = "svc.worker", .routes = plain, .route_count = 1};
+    TR_CHECK (tr_service_start (rt, &spec, &first));
+    TR_ASSERT_EQ_INT (tr_service_set_mode (rt, first, "svc.where", TR_MODE_DEDICATED), TR_ENOTSUP);
+    tr_runtime_destroy (&rt);
+}
+
+//  A request waiting in a route's queue keeps its shared-memory segment:
+//  its caller may give up (and release the segment) before it is sent.
+typedef struct {
+    tr_runtime_t *rt;
+    tr_ref_t service;
+    int rc;
+} s_shm_caller_t;
+
+static void *
+s_shm_caller (void *arg)
+{
+    s_shm_caller_t *caller = arg;
+    tr_shm_t *shm = tr_shm_new (4096);
+    memcpy (tr_shm_data (shm), "held", 4);
+    caller->rc =
+        tr_call_shm (caller->rt, caller->service, tr_type ("svc.slowpeek"), shm, 5000, NULL, NULL);
+    tr_shm_release (&shm);
+    return NULL;
+}
+
+static void
+test_queued_shm (tr_runtime_t *rt)
+{
+    tr_route_t routes[] = {{.type = "svc.slowpeek", .max_in_flight = 1, .overflow = TR_ROUTE_QUEUE},
+                           {.type = "*"}};
+    tr_service_spec_t spec = {.behaviour = "svc.stateful", .routes = routes, .route_count = 2};
+    tr_ref_t service;
+    TR_CHECK (tr_service_start (rt, &spec, &service));
+    s_shm_caller_t first = {rt, service, 1};
+    pthread_t thread;
+    TR_ASSERT (pthread_create (&thread, NULL, s_shm_caller, &first) == 0);
+    while (s_stats (rt, service, "svc.slowpeek").in_flight == 0)
+        usleep (1000);
+    //  Queued behind the first; given up on and released before it leaves.
+    tr_shm_t *shm = tr_shm_new (4096);
+    memcpy (tr_shm_data (shm), "gone", 4);
+    TR_ASSERT_EQ_INT (tr_call_shm (rt, service, tr_type ("svc.slowpeek"), shm, 50, NULL, NULL),
+                      TR_ETIMEDOUT);
+    tr_shm_release (&shm);
+    pthread_join (thread, NULL);
+    TR_CHECK (first.rc);
+    //  The queued one ran on its own reference (ASan would see a freed
+    //  segment otherwise); the route is idle again.
+    tr_route_stats_t stats;
+    for (int i = 0; i < 2000; i++) {
+        stats = s_stats (rt, service, "svc.slowpeek");
+        if (stats.replies == 2)
+            break;
+        usleep (1000);
+    }
+    TR_ASSERT (stats.replies == 2 && stats.errors == 0 && stats.queued == 0);
+    TR_CHECK (tr_runtime_kill (rt, service, 0));
 }
 
 int
@@ -607,8 +698,9 @@ main (void)
     test_supervised (rt);
     test_state_and_shm (rt);
     test_router_end (rt);
+    test_queued_shm (rt);
     tr_runtime_destroy (&rt);
-    test_no_dedicated ();
+    test_dedicated_scarce ();
     TR_PASS ();
     return 0;
 }
