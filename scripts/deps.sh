@@ -28,6 +28,8 @@ REQUIRED=(
     libjemalloc-dev
     clang-format
     python3-zmq
+    #  bench_kernels times the same top-k through numpy (/usr/bin/python3).
+    python3-numpy
     #  troupe_io (actors/io/) and its integration tests, which start real
     #  servers: hiredis, libpq, redis-server, PostgreSQL 15.
     libhiredis-dev

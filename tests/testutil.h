@@ -87,14 +87,15 @@ tr_testutil_name (const char *file, char *buffer, size_t size)
         fflush (stdout);                                                                   \
     } while (0)
 
-//  The pid of a live child of this process whose name (comm) is name, or 0.
+//  The pids of live children of parent whose name (comm) is name, up to
+//  max into pids; returns how many.
 static inline int
-tr_test_child_named (const char *name)
+tr_test_children_named (int parent, const char *name, int *pids, int max)
 {
     int found = 0;
     DIR *proc = opendir ("/proc");
     struct dirent *entry;
-    while (proc && !found && (entry = readdir (proc))) {
+    while (proc && found < max && (entry = readdir (proc))) {
         char path[300], line[256], comm[64] = "";
         snprintf (path, sizeof path, "/proc/%s/stat", entry->d_name);
         FILE *file = fopen (path, "r");
@@ -103,14 +104,23 @@ tr_test_child_named (const char *name)
         int pid = 0, ppid = 0;
         char state = 0;
         if (fgets (line, sizeof line, file)
-            && sscanf (line, "%d (%63[^)]) %c %d", &pid, comm, &state, &ppid) == 4
-            && ppid == getpid () && state != 'Z' && strcmp (comm, name) == 0)
-            found = pid;
+            && sscanf (line, "%d (%63[^)]) %c %d", &pid, comm, &state, &ppid) == 4 && ppid == parent
+            && state != 'Z' && strcmp (comm, name) == 0)
+            pids[found++] = pid;
         fclose (file);
     }
     if (proc)
         closedir (proc);
     return found;
+}
+
+//  The pid of a live child of this process whose name (comm) is name, or 0.
+static inline int
+tr_test_child_named (const char *name)
+{
+    int pid = 0;
+    tr_test_children_named (getpid (), name, &pid, 1);
+    return pid;
 }
 
 //  A started runtime with threads scheduler threads (defaults otherwise).
