@@ -219,6 +219,26 @@ trk_matvec_f32 (const float *m, size_t rows, size_t cols, const float *v, float 
 }
 
 int
+trk_dot_i8 (const int8_t *a, const int8_t *b, size_t n, int64_t *out)
+{
+    if (!a || !b || !out || n == 0)
+        return TRK_EINVAL;
+    //  int32 partial sums stay exact over 65536 products of at most 2^14;
+    //  the compiler vectorises this loop. (A single dot is not the hot path:
+    //  the batched top-k is.)
+    int64_t total = 0;
+    for (size_t begin = 0; begin < n; begin += 65536) {
+        size_t end = n - begin < 65536 ? n : begin + 65536;
+        int32_t partial = 0;
+        for (size_t i = begin; i < end; i++)
+            partial += (int32_t) a[i] * (int32_t) b[i];
+        total += partial;
+    }
+    *out = total;
+    return TRK_OK;
+}
+
+int
 trk_quantize_i8 (const float *corpus, size_t rows, size_t dim, int8_t *out, float *scales)
 {
     if (!corpus || !out || !scales || rows == 0 || dim == 0 || !s_fits (rows, dim, sizeof (float)))

@@ -98,6 +98,9 @@ int trk_topk_f32_mt (const float *query, const float *corpus, size_t rows, size_
 //  then hold partial results). A query is quantised the same way (rows = 1).
 int trk_quantize_i8 (const float *corpus, size_t rows, size_t dim, int8_t *out, float *scales);
 
+//  The exact dot product of two int8 vectors (int64: no overflow for any n).
+int trk_dot_i8 (const int8_t *a, const int8_t *b, size_t n, int64_t *out);
+
 //  Top-k by int8 dot product (query quantised the same way), scores de-quantised to float:
 //  score = (float) dot * query_scale * scales[row], exact integer dot, so the same on every
 //  ISA. query_scale must be finite and >= 0. Otherwise as trk_topk_f32.

@@ -458,6 +458,33 @@ s_test_bad_arguments (void)
     size_t count = 99;
     int8_t q[4] = {1, 2, 3, 4};
     float scales[1] = {1};
+    int64_t dot_i8 = 0;
+    TR_ASSERT_EQ_INT (trk_dot_i8 (NULL, q, 4, &dot_i8), TRK_EINVAL);
+    TR_ASSERT_EQ_INT (trk_dot_i8 (q, NULL, 4, &dot_i8), TRK_EINVAL);
+    TR_ASSERT_EQ_INT (trk_dot_i8 (q, q, 0, &dot_i8), TRK_EINVAL);
+    TR_ASSERT_EQ_INT (trk_dot_i8 (q, q, 4, NULL), TRK_EINVAL);
+    TR_CHECK (trk_dot_i8 (q, q, 4, &dot_i8));
+    TR_ASSERT (dot_i8 == 30);
+    //  Extremes over more than one int32 chunk: exact in int64.
+    size_t big = 200003;
+    int8_t *low = malloc (big);
+    TR_ASSERT (low);
+    memset (low, -128, big);
+    TR_CHECK (trk_dot_i8 (low, low, big, &dot_i8));
+    TR_ASSERT (dot_i8 == (int64_t) big * 16384);
+    for (size_t i = 0; i < big; i++)
+        low[i] = (int8_t) ((i * 37) % 255 - 127);
+    int64_t expect = 0;
+    for (size_t i = 0; i < big; i++)
+        expect += (int64_t) low[i] * (int64_t) low[(i * 7) % big];
+    int8_t *other = malloc (big);
+    TR_ASSERT (other);
+    for (size_t i = 0; i < big; i++)
+        other[i] = low[(i * 7) % big];
+    TR_CHECK (trk_dot_i8 (low, other, big, &dot_i8));
+    TR_ASSERT (dot_i8 == expect);
+    free (low);
+    free (other);
     TR_ASSERT_EQ_INT (trk_dot_f32 (NULL, a, 4, &value), TRK_EINVAL);
     TR_ASSERT_EQ_INT (trk_dot_f32 (a, NULL, 4, &value), TRK_EINVAL);
     TR_ASSERT_EQ_INT (trk_dot_f32 (a, a, 4, NULL), TRK_EINVAL);
