@@ -22,12 +22,45 @@ typedef struct {
     tr_runtime_t *rt;
     uint64_t *acks;  //  corr of one-way messages handled, to confirm
     size_t ack_count, ack_capacity;
+    //  What goes up to the node, sent once per pass (s_flush).
+    tr__wire_out_t out;
+    size_t out_limit;  //  payload bytes of one BATCH at most
 } s_child_t;
+
+//  Send what is queued: one message as itself, several as one BATCH frame
+//  (a ZeroMQ message costs the node's I/O thread and its manager about the
+//  same whatever its size: one per pass instead of one per message).
+static void
+s_flush (s_child_t *child)
+{
+    size_t size;
+    const void *frame = tr__wire_out_frame (&child->out, &size);
+    if (frame)
+        zmq_send (child->socket, frame, size, 0);
+    tr__wire_out_reset (&child->out);
+}
+
+//  Queue one message for the node (sent by s_flush, or at once if it is too
+//  big to share a frame).
+static void
+s_queue (s_child_t *child, const tr__wire_t *wire, const void *payload)
+{
+    if (4 + tr__wire_size (wire) > child->out_limit) {
+        s_flush (child);
+        tr__wire_send (child->socket, wire, payload, 0);
+        return;
+    }
+    if (!tr__wire_out_fits (&child->out, wire, child->out_limit))
+        s_flush (child);
+    tr__wire_out_add (&child->out, wire, payload);
+}
 
 static void __attribute__ ((noreturn)) s_leave (s_child_t *child, void *context, int status)
 {
-    if (child->socket)
+    if (child->socket) {
+        s_flush (child);
         zmq_close (child->socket);
+    }
     if (context)
         zmq_ctx_term (context);
     _exit (status);
@@ -45,7 +78,7 @@ s_bridge (tr_runtime_t *rt, tr__msg_t *msg)
                        .size = msg->size};
     const char *type = tr_type_name (msg->type);
     tr__wire_type (&wire, type ? type : "tr.reply");
-    tr__wire_send (child->socket, &wire, msg->data, 0);
+    s_queue (child, &wire, msg->data);
     tr__msg_free (&rt->scheds[0]->pool, msg);
 }
 
@@ -66,7 +99,28 @@ s_send_control (s_child_t *child, tr__wire_kind_t kind, uint64_t corr, const voi
                 size_t size)
 {
     tr__wire_t wire = {.kind = (uint8_t) kind, .corr = corr, .size = size};
-    tr__wire_send (child->socket, &wire, data, 0);
+    s_queue (child, &wire, data);
+}
+
+//  One message from the node: a MSG goes to the behaviour; BYE ends us;
+//  anything else is ignored.
+static void
+s_take (s_child_t *child, void *context, tr__sched_t *sched, tr_ref_t self_ref,
+        const tr__wire_t *wire, const void *payload)
+{
+    if (wire->kind == TR__WIRE_BYE)
+        s_leave (child, context, 0);
+    if (wire->kind != TR__WIRE_MSG)
+        return;
+    tr__msg_t *msg = tr__msg_new (&sched->pool, wire->size);
+    msg->to = self_ref;
+    msg->from = S_PARENT;
+    msg->corr = wire->corr;
+    msg->type = tr_type (wire->type);
+    msg->flags = (uint16_t) (msg->flags | (wire->flags & (TR_MSG_REQUEST | TR_MSG_SHM)));
+    if (wire->size)
+        memcpy (msg->data, payload, wire->size);
+    tr__route (child->rt, sched, msg, false);
 }
 
 void
@@ -80,6 +134,7 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
         setrlimit (RLIMIT_CPU, &limit);
     }
     s_child_t child = {0};
+    child.out_limit = args->max_payload < 65536 ? args->max_payload : 65536;
     //  A fresh ZeroMQ context: nothing of the node's crossed the fork.
     void *context = zmq_ctx_new ();
     child.socket = context ? zmq_socket (context, ZMQ_DEALER) : NULL;
@@ -108,6 +163,7 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
     }
     uint64_t hello[2] = {args->replica, (uint64_t) getpid ()};
     s_send_control (&child, TR__WIRE_HELLO, 0, hello, sizeof hello);
+    s_flush (&child);
 
     uint64_t heartbeat_ns = (uint64_t) (args->heartbeat_ms ? args->heartbeat_ms : 100) * 1000000ULL;
     uint64_t next_beat = tr__now_ns () + heartbeat_ns;
@@ -136,7 +192,8 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
             wake = due;
         long timeout = wake > now ? (long) ((wake - now + 999999) / 1000000) : 0;
         if (sched->runq_head)
-            timeout = 0;  //  more to run: only look at the socket
+            timeout = 0;   //  more to run: only look at the socket
+        s_flush (&child);  //  this pass's replies, acknowledgements and heartbeat
         zmq_pollitem_t item = {child.socket, 0, ZMQ_POLLIN, 0};
         if (zmq_poll (&item, 1, timeout) < 0)
             s_leave (&child, context, 5);
@@ -147,21 +204,23 @@ tr__child_main (const tr__child_args_t *args, const void *arg)
         while ((rc = tr__wire_recv (child.socket, args->max_payload, &wire, &frame, &payload,
                                     ZMQ_DONTWAIT))
                != TR_EAGAIN) {
-            if (rc != 0 || wire.kind == TR__WIRE_BYE) {
-                zmq_msg_close (&frame);
-                s_leave (&child, context, rc ? 6 : 0);  //  the node is trusted: bad input ends us
-            }
-            if (wire.kind != TR__WIRE_MSG)
+            if (rc == 0 && wire.kind == TR__WIRE_BATCH) {
+                //  Several messages in one frame: each in turn.
+                const void *batch = payload;
+                size_t batch_size = wire.size, offset = 0;
+                while ((rc = tr__wire_batch_next (batch, batch_size, &offset, args->max_payload,
+                                                  &wire, &payload))
+                       == 1)
+                    s_take (&child, context, sched, self_ref, &wire, payload);
+                if (rc != 0)
+                    s_leave (&child, context, 6);
                 continue;
-            tr__msg_t *msg = tr__msg_new (&sched->pool, wire.size);
-            msg->to = self_ref;
-            msg->from = S_PARENT;
-            msg->corr = wire.corr;
-            msg->type = tr_type (wire.type);
-            msg->flags = (uint16_t) (msg->flags | (wire.flags & (TR_MSG_REQUEST | TR_MSG_SHM)));
-            if (wire.size)
-                memcpy (msg->data, payload, wire.size);
-            tr__route (rt, sched, msg, false);
+            }
+            if (rc != 0) {
+                zmq_msg_close (&frame);
+                s_leave (&child, context, 6);  //  the node is trusted: bad input ends us
+            }
+            s_take (&child, context, sched, self_ref, &wire, payload);
         }
         zmq_msg_close (&frame);
     }

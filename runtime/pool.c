@@ -169,7 +169,11 @@ s_dispatch (s_pool_t *pool, s_flight_t *flight)
                        .size = msg->size};
     const char *type = tr_type_name (msg->type);
     tr__wire_type (&wire, type ? type : "?");
-    if (tr__procs_send (pool->procs, replica->id, &wire, msg->data) != 0)
+    //  Children of the zygote read batches; programs (command) get one
+    //  message per frame, as docs/protocol.md lets them expect.
+    int rc = pool->spec.command ? tr__procs_send (pool->procs, replica->id, &wire, msg->data)
+                                : tr__procs_queue (pool->procs, replica->id, &wire, msg->data);
+    if (rc != 0)
         return false;
     flight->replica = index;
     replica->in_flight++;

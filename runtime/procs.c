@@ -20,7 +20,8 @@ typedef struct {
     uint64_t replica;
     pid_t pid;
     tr_ref_t pool;
-    int pidfd;  //  readable when the child has exited, -1 when none
+    int pidfd;           //  readable when the child has exited, -1 when none
+    tr__wire_out_t out;  //  messages queued for it (tr__procs_queue)
 } s_child_t;
 
 struct tr__procs {
@@ -35,6 +36,7 @@ struct tr__procs {
     uint64_t next_replica;
     tr_type_t event_type;
     bool zygote_gone;  //  its channel closed: stop polling it
+    bool blocked;      //  a child's queue waits for room on the ROUTER
 };
 
 tr__procs_t *
@@ -154,9 +156,11 @@ tr__procs_destroy (tr__procs_t **self_p)
     tr__zygote_stop (&self->zygote);
     if (self->dir[0])
         tr__run_dir_remove (self->dir);
-    for (size_t i = 0; i < self->child_count; i++)
+    for (size_t i = 0; i < self->child_count; i++) {
         if (self->children[i].pidfd >= 0)
             close (self->children[i].pidfd);
+        tr__wire_out_free (&self->children[i].out);
+    }
     tr__free (self->children);
     tr__free (self);
     *self_p = NULL;
@@ -177,7 +181,9 @@ tr__procs_dir (tr__procs_t *self)
 int
 tr__procs_items (tr__procs_t *self, zmq_pollitem_t *items)
 {
-    items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
+    //  Room on the ROUTER too, when a child's queue waits for it.
+    items[0] = (zmq_pollitem_t){self->router, 0,
+                                (short) (ZMQ_POLLIN | (self->blocked ? ZMQ_POLLOUT : 0)), 0};
     items[1] = (zmq_pollitem_t){NULL, self->zygote_gone ? -1 : tr__zygote_fd (self->zygote),
                                 ZMQ_POLLIN, 0};
     //  A pidfd per child: its death is seen here at once, one hop before the
@@ -218,6 +224,7 @@ tr__procs_replica_new (tr__procs_t *self, tr_ref_t pool)
     child->pid = 0;
     child->pool = pool;
     child->pidfd = -1;
+    memset (&child->out, 0, sizeof child->out);
     return child->replica;
 }
 
@@ -236,6 +243,7 @@ tr__procs_replica_forget (tr__procs_t *self, uint64_t replica)
     if (child) {
         if (child->pidfd >= 0)
             close (child->pidfd);
+        tr__wire_out_free (&child->out);
         *child = self->children[--self->child_count];
     }
 }
@@ -251,6 +259,57 @@ tr__procs_kill (tr__procs_t *self, pid_t pid)
 {
     if (pid > 0)
         tr__zygote_kill (self->zygote, pid, SIGKILL);
+}
+
+//  Send what child has queued: 0, TR_EAGAIN (no room: it stays queued) or
+//  TR_EDEAD (the child is not connected: dropped here; its pool holds the
+//  messages and redelivers them when it sees the child die).
+static int
+s_child_flush (tr__procs_t *self, s_child_t *child)
+{
+    size_t size;
+    const void *frame = tr__wire_out_frame (&child->out, &size);
+    if (!frame)
+        return 0;
+    if (zmq_send (self->router, &child->replica, sizeof child->replica, ZMQ_SNDMORE | ZMQ_DONTWAIT)
+        < 0) {
+        if (zmq_errno () == EAGAIN)
+            return TR_EAGAIN;
+        tr__wire_out_reset (&child->out);
+        return TR_EDEAD;
+    }
+    zmq_send (self->router, frame, size, ZMQ_DONTWAIT);  //  the rest of a message never fails
+    tr__wire_out_reset (&child->out);
+    return 0;
+}
+
+int
+tr__procs_queue (tr__procs_t *self, uint64_t replica, const tr__wire_t *wire, const void *payload)
+{
+    s_child_t *child = s_by_replica (self, replica);
+    if (!child)
+        return TR_EDEAD;
+    size_t limit = self->max_payload < 65536 ? self->max_payload : 65536;
+    if (4 + tr__wire_size (wire) > limit) {
+        int rc = s_child_flush (self, child);
+        return rc == TR_EAGAIN ? rc : tr__procs_send (self, replica, wire, payload);
+    }
+    if (!tr__wire_out_fits (&child->out, wire, limit)) {
+        int rc = s_child_flush (self, child);
+        if (rc == TR_EAGAIN)
+            return rc;
+    }
+    tr__wire_out_add (&child->out, wire, payload);
+    return 0;
+}
+
+void
+tr__procs_flush (tr__procs_t *self)
+{
+    self->blocked = false;
+    for (size_t i = 0; i < self->child_count; i++)
+        if (s_child_flush (self, &self->children[i]) == TR_EAGAIN)
+            self->blocked = true;
 }
 
 int
@@ -278,6 +337,21 @@ s_post (tr__procs_t *self, tr__sched_t *sched, tr_ref_t pool, const tr__proc_eve
     msg->type = self->event_type;
     msg->flags |= TR__MSG_NODROP;
     tr__sched_deliver (sched, msg, false);
+}
+
+//  A child sent something that does not parse: counted, logged, and its
+//  pool told (which replaces the child).
+static void
+s_malformed (tr__procs_t *self, tr__sched_t *sched, s_child_t *child, tr__proc_event_t *event,
+             int rc)
+{
+    atomic_fetch_add (&sched->rt->malformed_frames, 1);
+    tr__dead_letter_counted (sched->rt, TR_EMALFORMED);
+    tr__warn ("procs", "child %d sent a bad frame (%s): it will be replaced", (int) child->pid,
+              tr_strerror (rc));
+    event->kind = TR__PROC_MALFORMED;
+    event->status = rc;
+    s_post (self, sched, child->pool, event, NULL, 0);
 }
 
 static void
@@ -311,16 +385,21 @@ s_read_router (tr__procs_t *self, tr__sched_t *sched)
             zmq_msg_close (&frame);
             continue;
         }
-        if (rc != 0) {
-            atomic_fetch_add (&sched->rt->malformed_frames, 1);
-            tr__dead_letter_counted (sched->rt, TR_EMALFORMED);
-            tr__warn ("procs", "child %d sent a bad frame (%s): it will be replaced",
-                      (int) child->pid, tr_strerror (rc));
-            event.kind = TR__PROC_MALFORMED;
-            event.status = rc;
-        }
         event.pid = child->pid;
-        s_post (self, sched, child->pool, &event, payload, rc == 0 ? event.wire.size : 0);
+        if (rc == 0 && event.wire.kind == TR__WIRE_BATCH) {
+            //  Several messages in one frame: each its own event, in order;
+            //  a bad one ends the batch and the child.
+            const void *batch = payload;
+            size_t batch_size = event.wire.size, offset = 0;
+            while ((rc = tr__wire_batch_next (batch, batch_size, &offset, self->max_payload,
+                                              &event.wire, &payload))
+                   == 1)
+                s_post (self, sched, child->pool, &event, payload, event.wire.size);
+        }
+        else if (rc == 0)
+            s_post (self, sched, child->pool, &event, payload, event.wire.size);
+        if (rc < 0)
+            s_malformed (self, sched, child, &event, rc);
         zmq_msg_close (&frame);
     }
 }

@@ -51,6 +51,12 @@ TR__HIDDEN void tr__procs_replica_pid (tr__procs_t *self, uint64_t replica, pid_
 TR__HIDDEN void tr__procs_replica_forget (tr__procs_t *self, uint64_t replica);
 TR__HIDDEN int tr__procs_fork (tr__procs_t *self, const tr__child_args_t *args, const void *arg);
 TR__HIDDEN void tr__procs_kill (tr__procs_t *self, pid_t pid);
+//  Queue one message for a child (a C behaviour's: it reads BATCH frames);
+//  the manager's thread sends every child's queue as one frame after each
+//  pass (tr__procs_flush). 0, TR_EAGAIN (no room) or TR_EDEAD (not there).
+TR__HIDDEN int tr__procs_queue (tr__procs_t *self, uint64_t replica, const tr__wire_t *wire,
+                                const void *payload);
+TR__HIDDEN void tr__procs_flush (tr__procs_t *self);
 //  Send one message to a child: 0, TR_EAGAIN (full) or TR_EDEAD (not there).
 TR__HIDDEN int tr__procs_send (tr__procs_t *self, uint64_t replica, const tr__wire_t *wire,
                                const void *payload);

@@ -740,6 +740,8 @@ s_thread (void *arg)
     while (!self->stopping && !atomic_load_explicit (&self->stop_requested, memory_order_relaxed)) {
         tr__sched_run (self, S_PASS_BUDGET);
         tr__sched_flush (self);
+        if (procs)
+            tr__procs_flush (procs);  //  what the pools queued for their children
         self->now_ns = tr__now_ns ();
         tr__sched_fire_timers (self);
         if (self->stopping || atomic_load_explicit (&self->stop_requested, memory_order_relaxed))

@@ -7,8 +7,10 @@
 #include "alloc.h"
 #include "troupe.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <zmq.h>
 
 #define TR__WIRE_MAGIC   0x5254u  //  bytes "TR"
@@ -20,7 +22,8 @@ typedef enum {
     TR__WIRE_MSG = 2,        //  a message, either way
     TR__WIRE_HEARTBEAT = 3,  //  child -> parent, every heartbeat interval
     TR__WIRE_BYE = 4,        //  either way: closing (payload = int32 reason)
-    TR__WIRE_ACK = 5         //  child -> parent: the message `corr` was handled
+    TR__WIRE_ACK = 5,        //  child -> parent: the message `corr` was handled
+    TR__WIRE_BATCH = 6       //  child -> parent: payload = messages, each [u32 size][message]
 } tr__wire_kind_t;
 
 //  A parsed header (host byte order).
@@ -48,6 +51,38 @@ TR__HIDDEN void tr__wire_head (const tr__wire_t *wire, unsigned char *head);
 //  Send wire + payload as one frame (flags: ZMQ_DONTWAIT or 0). Returns
 //  0, TR_EAGAIN (no room now) or TR_ESTOPPED.
 TR__HIDDEN int tr__wire_send (void *socket, const tr__wire_t *wire, const void *payload, int flags);
+//  Bytes of the one-frame encoding of wire + its payload.
+static inline size_t
+tr__wire_size (const tr__wire_t *wire)
+{
+    return TR__WIRE_HEAD + strnlen (wire->type, sizeof wire->type - 1) + wire->size;
+}
+//  Write that encoding into out (tr__wire_size bytes).
+TR__HIDDEN void tr__wire_encode (const tr__wire_t *wire, const void *payload, unsigned char *out);
+//  The next message of a BATCH payload: 1 and *wire, *payload (inside the
+//  batch) with *offset moved past it; 0 at the end; TR_EMALFORMED for a
+//  bad entry (a short length, a message that does not parse, a batch
+//  inside a batch) or TR_EMSGSIZE.
+TR__HIDDEN int tr__wire_batch_next (const void *batch, size_t size, size_t *offset,
+                                    size_t max_payload, tr__wire_t *wire, const void **payload);
+
+//  Messages waiting to leave as one frame: [room for a BATCH header] then
+//  [u32 size][message] each. One message leaves as itself, several as a
+//  BATCH (docs/protocol.md).
+typedef struct {
+    unsigned char *data;
+    size_t size, capacity, count;
+} tr__wire_out_t;
+
+//  Whether wire fits in out without its BATCH payload passing limit (an
+//  empty out takes anything: the caller sends what passes limit alone).
+TR__HIDDEN bool tr__wire_out_fits (const tr__wire_out_t *out, const tr__wire_t *wire, size_t limit);
+TR__HIDDEN void tr__wire_out_add (tr__wire_out_t *out, const tr__wire_t *wire, const void *payload);
+//  The frame to send for what out holds (NULL, 0 when empty).
+TR__HIDDEN const void *tr__wire_out_frame (tr__wire_out_t *out, size_t *size);
+TR__HIDDEN void tr__wire_out_reset (tr__wire_out_t *out);
+TR__HIDDEN void tr__wire_out_free (tr__wire_out_t *out);
+
 //  Receive one message (after any routing identity the caller took) into
 //  frame, which the caller has initialised and closes. Returns 0 and
 //  *payload (inside frame; NULL when empty), TR_EAGAIN when nothing is

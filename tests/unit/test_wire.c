@@ -63,7 +63,7 @@ test_parse (void)
     //  past the last), unknown flag bits.
     unsigned char bad[sizeof frame];
     int offsets[] = {0, 2, 2, 3, 3, 4};
-    unsigned char values[] = {0x00, 1, 9, 0, 6, 0x80};
+    unsigned char values[] = {0x00, 1, 9, 0, 7, 0x80};
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
         memcpy (bad, frame, size);
         bad[offsets[i]] = values[i];
@@ -84,6 +84,59 @@ test_parse (void)
     TR_ASSERT_EQ_INT (s_parse (frame, s_frame (frame, "w.echo", 0, 60)), TR_EMALFORMED);
     //  A payload over the maximum.
     TR_ASSERT_EQ_INT (s_parse (frame, s_frame (frame, "w.echo", 2048, 2048)), TR_EMSGSIZE);
+}
+
+//  A BATCH payload: [u32 size][message] per message.
+static void
+test_batch (void)
+{
+    unsigned char batch[1024];
+    size_t size = 0;
+    tr__wire_t wire = {.kind = TR__WIRE_MSG, .flags = TR_MSG_REPLY, .corr = 1, .size = 3};
+    tr__wire_type (&wire, "w.echo");
+    tr__wire_t ack = {.kind = TR__WIRE_ACK, .corr = 2};
+    const tr__wire_t *parts[] = {&wire, &ack};
+    for (int i = 0; i < 2; i++) {
+        size_t part = tr__wire_size (parts[i]);
+        for (int b = 0; b < 4; b++)
+            batch[size + (size_t) b] = (unsigned char) (part >> (8 * b));
+        tr__wire_encode (parts[i], "abc", batch + size + 4);
+        size += 4 + part;
+    }
+    size_t offset = 0;
+    tr__wire_t got;
+    const void *payload;
+    TR_ASSERT_EQ_INT (tr__wire_batch_next (batch, size, &offset, 1024, &got, &payload), 1);
+    TR_ASSERT (got.kind == TR__WIRE_MSG && got.corr == 1 && strcmp (got.type, "w.echo") == 0
+               && got.size == 3 && memcmp (payload, "abc", 3) == 0);
+    TR_ASSERT_EQ_INT (tr__wire_batch_next (batch, size, &offset, 1024, &got, &payload), 1);
+    TR_ASSERT (got.kind == TR__WIRE_ACK && got.corr == 2 && got.size == 0);
+    TR_ASSERT_EQ_INT (tr__wire_batch_next (batch, size, &offset, 1024, &got, &payload), 0);
+    //  A length past the end, a length field cut short, a bad message inside.
+    offset = 0;
+    TR_ASSERT_EQ_INT (tr__wire_batch_next (batch, size - 1, &offset, 1024, &got, &payload), 1);
+    TR_ASSERT_EQ_INT (tr__wire_batch_next (batch, size - 1, &offset, 1024, &got, &payload),
+                      TR_EMALFORMED);
+    offset = 0;
+    TR_ASSERT_EQ_INT (tr__wire_batch_next (batch, 3, &offset, 1024, &got, &payload), TR_EMALFORMED);
+    unsigned char bad[1024];
+    memcpy (bad, batch, size);
+    bad[4 + 2] = 1;  //  the first message's version
+    offset = 0;
+    TR_ASSERT_EQ_INT (tr__wire_batch_next (bad, size, &offset, 1024, &got, &payload),
+                      TR_EMALFORMED);
+    //  A batch inside a batch.
+    tr__wire_t nested = {.kind = TR__WIRE_BATCH};
+    size_t part = tr__wire_size (&nested);
+    for (int b = 0; b < 4; b++)
+        bad[b] = (unsigned char) (part >> (8 * b));
+    tr__wire_encode (&nested, NULL, bad + 4);
+    offset = 0;
+    TR_ASSERT_EQ_INT (tr__wire_batch_next (bad, 4 + part, &offset, 1024, &got, &payload),
+                      TR_EMALFORMED);
+    //  A message over the maximum payload.
+    offset = 0;
+    TR_ASSERT_EQ_INT (tr__wire_batch_next (batch, size, &offset, 2, &got, &payload), TR_EMSGSIZE);
 }
 
 static void
@@ -134,6 +187,7 @@ main (void)
 {
     TR_CHECK (tr_behaviour_register (&s_echoer));  //  before any runtime: children copy it
     test_parse ();
+    test_batch ();
     test_bad_specs ();
     TR_PASS ();
     return 0;
