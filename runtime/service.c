@@ -25,345 +25,9 @@
 #include <string.h>
 #include <time.h>
 
-#define S_LANES          4  //  thread, dedicated, process, async
-#define S_MAX_REPLICAS   256
+#define S_LANES          4      //  thread, dedicated, process, async
 #define S_RESTART_WINDOW 10000  //  ms
 #define S_TICK_MS        100
-
-//  --------------------------------------------------------------------------
-//  Spec copies and checks
-
-static char *
-s_dup (const char *str)
-{
-    return str ? tr__strdup (str) : NULL;
-}
-
-tr_service_spec_t *
-tr__service_spec_copy (const tr_service_spec_t *from)
-{
-    tr_service_spec_t *spec = tr__calloc (sizeof *spec);
-    *spec = *from;
-    spec->name = s_dup (from->name);
-    spec->behaviour = s_dup (from->behaviour);
-    spec->arg = NULL;
-    if (from->arg_size) {
-        void *arg = tr__alloc (from->arg_size);
-        memcpy (arg, from->arg, from->arg_size);
-        spec->arg = arg;
-    }
-    spec->routes = NULL;
-    if (from->route_count) {
-        tr_route_t *routes = tr__alloc (from->route_count * sizeof *routes);
-        for (size_t i = 0; i < from->route_count; i++) {
-            routes[i] = from->routes[i];
-            routes[i].type = s_dup (from->routes[i].type);
-        }
-        spec->routes = routes;
-    }
-    spec->process = NULL;
-    if (from->process) {
-        tr_process_spec_t *process = tr__calloc (sizeof *process);
-        *process = *from->process;
-        process->behaviour = process->command = process->name = NULL;
-        process->arg = NULL;
-        process->arg_size = 0;
-        process->replicas = 0;
-        spec->process = process;
-    }
-    return spec;
-}
-
-void
-tr__service_spec_free (tr_service_spec_t **spec_p)
-{
-    tr_service_spec_t *spec = *spec_p;
-    if (!spec)
-        return;
-    tr__free ((void *) spec->name);
-    tr__free ((void *) spec->behaviour);
-    tr__free ((void *) spec->arg);
-    for (size_t i = 0; i < spec->route_count; i++)
-        tr__free ((void *) spec->routes[i].type);
-    tr__free ((void *) spec->routes);
-    tr__free ((void *) spec->process);
-    tr__free (spec);
-    *spec_p = NULL;
-}
-
-static bool
-s_type_name_ok (const char *name)
-{
-    if (!name || !name[0] || strlen (name) > 63)
-        return false;
-    if (strcmp (name, "*") == 0)
-        return true;
-    for (const char *at = name; *at; at++)
-        if ((unsigned char) *at <= ' ' || (unsigned char) *at >= 127)
-            return false;
-    return strncmp (name, "tr.", 3) != 0;  //  the runtime's own types are not routed
-}
-
-int
-tr__service_check (tr_runtime_t *rt, const tr_service_spec_t *spec, char *why, size_t why_size)
-{
-    if (!spec) {
-        snprintf (why, why_size, "no spec");
-        return TR_EINVAL;
-    }
-    if (!spec->behaviour || !tr__behaviour_find (spec->behaviour)) {
-        snprintf (why, why_size, "unknown behaviour '%s'",
-                  spec->behaviour ? spec->behaviour : "(none)");
-        return TR_EUNKNOWN_BEHAVIOUR;
-    }
-    if ((spec->arg_size && !spec->arg) || (spec->route_count && !spec->routes) || spec->block_ms < 0
-        || spec->restart_intensity < 0 || spec->restart_intensity > 10000
-        || spec->route_count > 1024) {
-        snprintf (why, why_size, "arg, routes, block_ms or restart_intensity malformed");
-        return TR_EINVAL;
-    }
-    if (spec->name && (!spec->name[0] || strlen (spec->name) > 255)) {
-        snprintf (why, why_size, "bad name");
-        return TR_EINVAL;
-    }
-    for (size_t i = 0; i < spec->route_count; i++) {
-        const tr_route_t *route = &spec->routes[i];
-        const char *type = route->type ? route->type : "(none)";
-        if (!s_type_name_ok (route->type)) {
-            snprintf (why, why_size,
-                      "route %zu: type '%s' is not a type name (1..63 printable bytes, not "
-                      "tr.*) or \"*\"",
-                      i, type);
-            return TR_EINVAL;
-        }
-        for (size_t j = 0; j < i; j++)
-            if (strcmp (spec->routes[j].type, route->type) == 0) {
-                snprintf (why, why_size, "route '%s' given twice", type);
-                return TR_EINVAL;
-            }
-        if ((unsigned) route->mode > TR_MODE_AUTO || route->replicas < 0
-            || route->replicas > S_MAX_REPLICAS || (unsigned) route->balance > TR_BALANCE_HASH
-            || route->deadline_ms < 0 || route->max_in_flight < 0
-            || (unsigned) route->overflow > TR_ROUTE_DROP || route->queue_limit < 0) {
-            snprintf (why, why_size,
-                      "route '%s': bad mode, replicas (0..%d), balance, deadline, "
-                      "max_in_flight, overflow or queue_limit",
-                      type, S_MAX_REPLICAS);
-            return TR_EINVAL;
-        }
-        if (route->balance != TR_BALANCE_HASH && (route->key_offset || route->key_size)) {
-            snprintf (why, why_size, "route '%s': a key without balance hash", type);
-            return TR_EINVAL;
-        }
-        if (route->mode == TR_MODE_PROCESS && route->balance == TR_BALANCE_HASH) {
-            snprintf (why, why_size,
-                      "route '%s': process routes are balanced by their pool (least loaded)", type);
-            return TR_EINVAL;
-        }
-        if (rt && route->mode == TR_MODE_PROCESS && !rt->procs) {
-            snprintf (why, why_size, "route '%s': process mode on a node without processes", type);
-            return TR_ENOTSUP;
-        }
-        if (rt && route->mode == TR_MODE_DEDICATED && rt->dedicated == 0) {
-            snprintf (why, why_size,
-                      "route '%s': dedicated mode on a node without dedicated threads", type);
-            return TR_ENOTSUP;
-        }
-        if (rt && route->mode == TR_MODE_ASYNC && tr_loop_placement (rt, 0) <= 0) {
-            snprintf (why, why_size, "route '%s': async mode on a node without a loop", type);
-            return TR_ENOTSUP;
-        }
-    }
-    if (spec->process) {
-        tr_process_spec_t probe = *spec->process;
-        probe.behaviour = spec->behaviour;
-        probe.command = NULL;
-        probe.arg = NULL;
-        probe.arg_size = 0;
-        probe.replicas = 0;
-        int rc = tr__pool_check (NULL, &probe);
-        if (rc) {
-            snprintf (why, why_size, "bad process settings (%s)", tr_strerror (rc));
-            return rc;
-        }
-    }
-    return 0;
-}
-
-//  --------------------------------------------------------------------------
-//  What the router shares with its instances (they may outlive it a little)
-
-typedef struct {
-    _Atomic uint64_t calls, crashes, blocks, wall_ns, cpu_ns;
-    _Atomic bool measure_cpu;
-} s_counters_t;
-
-typedef struct {
-    _Atomic int refs;
-    const tr__behaviour_t *user;
-    void *arg;
-    size_t arg_size;
-    uint64_t block_ns;
-    size_t route_count;
-    tr_type_t *types;  //  per route; TR_TYPE_NONE for "*"
-    int fallback;      //  the "*" route, or -1
-    s_counters_t *counters;
-} s_shared_t;
-
-static void
-s_shared_release (s_shared_t **shared_p)
-{
-    s_shared_t *shared = *shared_p;
-    *shared_p = NULL;
-    if (!shared || atomic_fetch_sub (&shared->refs, 1) != 1)
-        return;
-    tr__free (shared->arg);
-    tr__free (shared->types);
-    tr__free (shared->counters);
-    tr__free (shared);
-}
-
-static int
-s_route_index (const s_shared_t *shared, tr_type_t type)
-{
-    for (size_t i = 0; i < shared->route_count; i++)
-        if (shared->types[i] == type && type != TR_TYPE_NONE)
-            return (int) i;
-    return shared->fallback;
-}
-
-//  --------------------------------------------------------------------------
-//  The instance wrapper
-
-//  The actor's state is the behaviour's own state, so that everything the
-//  runtime hands it (handlers, continuations, fd watchers, tr_actor_state)
-//  sees the same pointer; the wrapper's header sits just before it in one
-//  block. (The wrapper behaviour has no state of its own: the runtime then
-//  neither allocates nor frees it.)
-typedef struct {
-    s_shared_t *shared;
-    size_t user_size;
-    bool user_init_ran;
-} s_instance_t;
-
-#define S_HEADER ((sizeof (s_instance_t) + 63u) & ~(size_t) 63u)
-
-static s_instance_t *
-s_instance (void *state)
-{
-    return (s_instance_t *) ((char *) state - S_HEADER);
-}
-
-static void
-s_instance_free (tr_actor_t *self)
-{
-    s_instance_t *instance = s_instance (self->state);
-    s_shared_release (&instance->shared);
-    tr__free_sized (instance, S_HEADER + instance->user_size);
-    self->state = NULL;
-}
-
-static int
-s_instance_init (tr_actor_t *self, void *state, const void *arg, size_t arg_size)
-{
-    (void) state;
-    s_shared_t *shared;
-    if (arg_size != sizeof shared)
-        return TR_EINVAL;
-    memcpy (&shared, arg, sizeof shared);
-    const tr_behaviour_t *user = shared->user->pub;
-    //  Never NULL, even for a behaviour without state: the header is found
-    //  from it.
-    s_instance_t *instance = tr__calloc (S_HEADER + user->state_size);
-    instance->shared = shared;
-    instance->user_size = user->state_size;
-    self->state = (char *) instance + S_HEADER;
-    int rc = user->init ? user->init (self, self->state, shared->arg, shared->arg_size) : 0;
-    if (rc != 0) {
-        s_instance_free (self);
-        return rc;
-    }
-    instance->user_init_ran = true;
-    return 0;
-}
-
-static void
-s_instance_terminate (tr_actor_t *self, void *state, int reason)
-{
-    if (!state)
-        return;
-    s_instance_t *instance = s_instance (state);
-    const tr_behaviour_t *user = instance->shared->user->pub;
-    if (instance->user_init_ran && user->terminate)
-        user->terminate (self, state, reason);
-    s_instance_free (self);
-}
-
-//  Hand a copy of msg (a handler's view) to the runtime as undeliverable:
-//  a request gets an error reply, the rest becomes a dead letter.
-static void
-s_undeliverable (tr_actor_t *self, const tr_msg_t *msg, int reason)
-{
-    tr__sched_t *sched = self->sched;
-    tr__msg_t *copy = tr__msg_new (&sched->pool, msg->size);
-    copy->type = msg->type;
-    copy->from = msg->from;
-    copy->to = msg->to;
-    copy->corr = msg->corr;
-    copy->flags = (uint16_t) (copy->flags | (msg->flags & TR_MSG_REQUEST));
-    if (msg->size)
-        memcpy (copy->data, msg->data, msg->size);
-    tr__undeliverable (sched->rt, sched, copy, reason);
-}
-
-static uint64_t
-s_cpu_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-}
-
-//  Every message: the behaviour's handler, timed.
-static int
-s_instance_dispatch (tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    s_instance_t *instance = s_instance (state);
-    const tr__behaviour_t *user = instance->shared->user;
-    tr_handler_fn *fn = tr__behaviour_handler (user, msg->type);
-    if (!fn)
-        fn = user->pub->unhandled;
-    if (!fn) {
-        //  As the runtime does for an actor without the handler.
-        s_undeliverable (self, msg, TR_EUNKNOWN_TYPE);
-        return 0;
-    }
-    int index = s_route_index (instance->shared, msg->type);
-    s_counters_t *counters = index >= 0 ? &instance->shared->counters[index] : NULL;
-    bool cpu = counters && atomic_load_explicit (&counters->measure_cpu, memory_order_relaxed);
-    uint64_t cpu_start = cpu ? s_cpu_ns () : 0;
-    uint64_t start = tr__now_ns ();
-    int rc = fn (self, state, msg);
-    if (!counters)
-        return rc;
-    uint64_t wall = tr__now_ns () - start;
-    atomic_fetch_add_explicit (&counters->calls, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit (&counters->wall_ns, wall, memory_order_relaxed);
-    if (cpu)
-        atomic_fetch_add_explicit (&counters->cpu_ns, s_cpu_ns () - cpu_start,
-                                   memory_order_relaxed);
-    if (wall > instance->shared->block_ns)
-        atomic_fetch_add_explicit (&counters->blocks, 1, memory_order_relaxed);
-    //  Failed: by its result, or by tr_fail.
-    if (rc != 0 || ((self->flags & TR__ACTOR_STOPPING) && self->exit_reason != 0))
-        atomic_fetch_add_explicit (&counters->crashes, 1, memory_order_relaxed);
-    return rc;
-}
-
-static const tr_handler_t s_instance_handlers[] = {{NULL, NULL}};
-static const tr_behaviour_t s_instance_behaviour = {"tr.service.instance", 0,
-                                                    s_instance_init,       s_instance_terminate,
-                                                    s_instance_handlers,   s_instance_dispatch};
 
 //  --------------------------------------------------------------------------
 //  The router
@@ -402,7 +66,7 @@ typedef struct {
 
 typedef struct {
     tr_service_spec_t *spec;
-    s_shared_t *shared;
+    tr__service_shared_t *shared;
     s_route_t *routes;
     size_t route_count;
     int fallback;
@@ -425,7 +89,7 @@ typedef struct s_flight {
     uint64_t start_ns;
 } s_flight_t;
 
-static tr_type_t s_type_stats, s_type_set_mode, s_type_tick;
+static tr_type_t s_type_tick;
 
 static const char *
 s_name (const s_router_t *router)
@@ -483,12 +147,12 @@ s_spawn (tr_actor_t *self, s_router_t *router, int lane_index, int i)
         if (opts.thread <= 0)
             rc = opts.thread < 0 ? opts.thread : TR_ETOOMANY;
         else {
-            s_shared_t *shared = router->shared;
+            tr__service_shared_t *shared = router->shared;
             atomic_fetch_add (&shared->refs, 1);
             rc = tr_actor_spawn (self, "tr.service.instance", &shared, sizeof shared, &opts,
                                  &instance->ref);
             if (rc != 0 && rc != TR_EINIT)
-                s_shared_release (&shared);  //  its init never ran
+                tr__service_shared_release (&shared);  //  its init never ran
         }
     }
     if (rc == 0 && (rc = tr_link (self, instance->ref)) != 0)
@@ -630,7 +294,7 @@ s_move_auto (tr_actor_t *self, s_router_t *router, s_route_t *route, tr_mode_t m
 static void
 s_observe (tr_actor_t *self, s_router_t *router, s_route_t *route, int index)
 {
-    s_counters_t *counters = &router->shared->counters[index];
+    tr__service_counters_t *counters = &router->shared->counters[index];
     uint64_t crashes = atomic_load_explicit (&counters->crashes, memory_order_relaxed);
     uint64_t blocks = atomic_load_explicit (&counters->blocks, memory_order_relaxed);
     if (crashes == route->seen_crashes && blocks == route->seen_blocks)
@@ -669,7 +333,7 @@ s_forward (tr_actor_t *self, s_router_t *router, int index, const tr_msg_t *msg)
             //  A dead instance's message was dead-lettered on the way; one
             //  refused by a full mailbox (TR_EAGAIN) was not.
             if (rc != TR_EDEAD)
-                s_undeliverable (self, msg, rc);
+                tr__service_undeliverable (self, msg, rc);
         }
         return;
     }
@@ -700,7 +364,7 @@ s_forward (tr_actor_t *self, s_router_t *router, int index, const tr_msg_t *msg)
     if (request)
         tr_reply_error (self, msg, rc);
     else
-        s_undeliverable (self, msg, rc);
+        tr__service_undeliverable (self, msg, rc);
 }
 
 static void
@@ -793,10 +457,10 @@ static int
 s_router_dispatch (tr_actor_t *self, void *state, const tr_msg_t *msg)
 {
     s_router_t *router = state;
-    int index = s_route_index (router->shared, msg->type);
+    int index = tr__service_route_index (router->shared, msg->type);
     bool request = msg->flags & TR_MSG_REQUEST;
     if (index < 0) {
-        s_undeliverable (self, msg, TR_EUNKNOWN_TYPE);
+        tr__service_undeliverable (self, msg, TR_EUNKNOWN_TYPE);
         return 0;
     }
     s_route_t *route = &router->routes[index];
@@ -812,7 +476,7 @@ s_router_dispatch (tr_actor_t *self, void *state, const tr_msg_t *msg)
         }
         if (route->spec.overflow == TR_ROUTE_DROP) {
             route->stats.dropped++;
-            s_undeliverable (self, msg, TR_EOVERFLOW);
+            tr__service_undeliverable (self, msg, TR_EOVERFLOW);
             return 0;
         }
         route->stats.rejected++;
@@ -891,7 +555,7 @@ s_find_route (s_router_t *router, const tr_msg_t *msg)
     for (size_t i = 0; i < router->route_count; i++)
         if (strcmp (router->routes[i].spec.type, name) == 0)
             return (int) i;
-    return type == TR_TYPE_NONE ? -1 : s_route_index (router->shared, type);
+    return type == TR_TYPE_NONE ? -1 : tr__service_route_index (router->shared, type);
 }
 
 static int
@@ -912,7 +576,7 @@ s_on_stats (tr_actor_t *self, void *state, const tr_msg_t *msg)
         stats.p99_us = tr__hist_quantile (route->hist, 0.99);
         stats.max_us = route->hist->max;
     }
-    s_counters_t *counters = &router->shared->counters[index];
+    tr__service_counters_t *counters = &router->shared->counters[index];
     stats.handler_wall_us = atomic_load (&counters->wall_ns) / 1000;
     stats.handler_cpu_us = atomic_load (&counters->cpu_ns) / 1000;
     return msg->corr ? tr_reply (self, msg, &stats, sizeof stats) : 0;
@@ -947,7 +611,7 @@ s_on_set_mode (tr_actor_t *self, void *state, const tr_msg_t *msg)
         tr_mode_t now = mode == TR_MODE_AUTO ? TR_MODE_THREAD : (tr_mode_t) mode;
         if (now != route->mode)
             s_move (router, route, now, TR_MOVE_SET);
-        s_counters_t *counters = &router->shared->counters[index];
+        tr__service_counters_t *counters = &router->shared->counters[index];
         atomic_store (&counters->measure_cpu, route->automatic);
     }
     if (!msg->corr)
@@ -968,7 +632,7 @@ s_router_init (tr_actor_t *self, void *state, const void *arg, size_t arg_size)
     const tr_route_t *routes = spec->route_count ? spec->routes : &s_default_route;
     size_t count = spec->route_count ? spec->route_count : 1;
 
-    s_shared_t *shared = tr__calloc (sizeof *shared);
+    tr__service_shared_t *shared = tr__calloc (sizeof *shared);
     atomic_init (&shared->refs, 1);
     shared->user = tr__behaviour_find (spec->behaviour);
     if (!shared->user) {
@@ -1050,7 +714,7 @@ s_router_terminate (tr_actor_t *self, void *state, int reason)
     }
     tr__free (router->routes);
     tr__free (router->restarts);
-    s_shared_release (&router->shared);
+    tr__service_shared_release (&router->shared);
     tr__service_spec_free (&router->spec);
 }
 
@@ -1063,101 +727,30 @@ static const tr_behaviour_t s_router_behaviour = {"tr.service",      sizeof (s_r
                                                   s_router_init,     s_router_terminate,
                                                   s_router_handlers, s_router_dispatch};
 
-void
-tr__service_register (void)
+static void
+s_register (void)
 {
     tr_behaviour_register (&s_router_behaviour);
-    tr_behaviour_register (&s_instance_behaviour);
-    s_type_stats = tr_type ("tr.service.stats");
-    s_type_set_mode = tr_type ("tr.service.set_mode");
+    tr_behaviour_register (&tr__service_instance_behaviour);
     s_type_tick = tr_type ("tr.service.tick");
 }
 
 static pthread_once_t s_once = PTHREAD_ONCE_INIT;
 
+void
+tr__service_init (void)
+{
+    pthread_once (&s_once, s_register);
+}
+
 int
 tr__service_spawn (tr_actor_t *self, const tr_service_spec_t *spec, const char *name, tr_ref_t *ref)
 {
-    pthread_once (&s_once, tr__service_register);
+    tr__service_init ();
     tr_service_spec_t *copy = tr__service_spec_copy (spec);
     tr_spawn_opts_t opts = {.name = name, .monitor = true};
     int rc = tr_actor_spawn (self, "tr.service", &copy, sizeof copy, &opts, ref);
     if (rc != 0 && rc != TR_EINIT)
         tr__service_spec_free (&copy);  //  never reached its init
     return rc;
-}
-
-//  --------------------------------------------------------------------------
-//  Host API
-
-int
-tr_service_start (tr_runtime_t *rt, const tr_service_spec_t *spec, tr_ref_t *ref)
-{
-    if (!rt || !ref)
-        return TR_EINVAL;
-    *ref = TR_REF_NONE;
-    char why[256];
-    int rc = tr__service_check (rt, spec, why, sizeof why);
-    if (rc) {
-        tr__error ("service", "cannot start service: %s", why);
-        return rc;
-    }
-    pthread_once (&s_once, tr__service_register);
-    tr_service_spec_t *copy = tr__service_spec_copy (spec);
-    tr_spawn_opts_t opts = {.name = spec->name};
-    rc = tr_spawn (rt, "tr.service", &copy, sizeof copy, &opts, ref);
-    if (rc != 0 && rc != TR_EINIT)
-        tr__service_spec_free (&copy);
-    return rc;
-}
-
-int
-tr_service_route_stats (tr_runtime_t *rt, tr_ref_t service, const char *type,
-                        tr_route_stats_t *stats)
-{
-    if (!rt || !type || !stats || strlen (type) > 63)
-        return TR_EINVAL;
-    pthread_once (&s_once, tr__service_register);
-    void *reply = NULL;
-    size_t size = 0;
-    int rc = tr_call (rt, service, s_type_stats, type, strlen (type) + 1, 5000, &reply, &size);
-    if (rc == 0 && size != sizeof *stats)
-        rc = TR_EMALFORMED;
-    if (rc == 0)
-        memcpy (stats, reply, sizeof *stats);
-    tr_free (reply);
-    return rc;
-}
-
-int
-tr_service_set_mode (tr_runtime_t *rt, tr_ref_t service, const char *type, tr_mode_t mode)
-{
-    if (!rt || !type || strlen (type) > 63 || (unsigned) mode > TR_MODE_AUTO)
-        return TR_EINVAL;
-    pthread_once (&s_once, tr__service_register);
-    unsigned char request[sizeof (int32_t) + 64];
-    int32_t value = (int32_t) mode;
-    memcpy (request, &value, sizeof value);
-    size_t length = strlen (type) + 1;
-    memcpy (request + sizeof value, type, length);
-    return tr_call (rt, service, s_type_set_mode, request, sizeof value + length, 5000, NULL, NULL);
-}
-
-static const char *s_mode_names[] = {"thread", "thread:dedicated", "process", "async", "auto"};
-
-const char *
-tr_mode_name (tr_mode_t mode)
-{
-    return (unsigned) mode <= TR_MODE_AUTO ? s_mode_names[mode] : "?";
-}
-
-int
-tr_mode_parse (const char *name)
-{
-    for (int i = 0; name && i <= TR_MODE_AUTO; i++)
-        if (strcmp (name, s_mode_names[i]) == 0)
-            return i;
-    if (name && strcmp (name, "dedicated") == 0)
-        return TR_MODE_DEDICATED;
-    return -1;
 }
