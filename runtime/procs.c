@@ -36,7 +36,6 @@ struct tr__procs {
     uint64_t next_replica;
     tr_type_t event_type;
     bool zygote_gone;  //  its channel closed: stop polling it
-    bool blocked;      //  a child's queue waits for room on the ROUTER
 };
 
 tr__procs_t *
@@ -181,9 +180,10 @@ tr__procs_dir (tr__procs_t *self)
 int
 tr__procs_items (tr__procs_t *self, zmq_pollitem_t *items)
 {
-    //  Room on the ROUTER too, when a child's queue waits for it.
-    items[0] = (zmq_pollitem_t){self->router, 0,
-                                (short) (ZMQ_POLLIN | (self->blocked ? ZMQ_POLLOUT : 0)), 0};
+    //  (No POLLOUT for a child's queue that found no room: a ROUTER always
+    //  polls writable. That child's own frames, or its death, wake us and
+    //  the queue is tried again after the next pass.)
+    items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
     items[1] = (zmq_pollitem_t){NULL, self->zygote_gone ? -1 : tr__zygote_fd (self->zygote),
                                 ZMQ_POLLIN, 0};
     //  A pidfd per child: its death is seen here at once, one hop before the
@@ -306,10 +306,9 @@ tr__procs_queue (tr__procs_t *self, uint64_t replica, const tr__wire_t *wire, co
 void
 tr__procs_flush (tr__procs_t *self)
 {
-    self->blocked = false;
+    //  A queue that finds no room (TR_EAGAIN) stays for the next pass.
     for (size_t i = 0; i < self->child_count; i++)
-        if (s_child_flush (self, &self->children[i]) == TR_EAGAIN)
-            self->blocked = true;
+        s_child_flush (self, &self->children[i]);
 }
 
 int
