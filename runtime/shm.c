@@ -119,10 +119,38 @@ tr__shm_payload_retain (const void *data, size_t size)
 tr_shm_t *
 tr_shm_open (const tr_msg_t *msg)
 {
-    tr__shm_handle_t handle;
-    if (!msg || !(msg->flags & TR_MSG_SHM) || msg->size != sizeof handle)
+    if (!msg || !(msg->flags & TR_MSG_SHM))
         return NULL;
-    memcpy (&handle, msg->data, sizeof handle);
+    return tr_shm_open_handle (msg->data, msg->size);
+}
+
+tr_shm_t *
+tr_shm_retain (tr_shm_t *self)
+{
+    if (self)
+        atomic_fetch_add (&self->refs, 1);
+    return self;
+}
+
+int
+tr_shm_handle (tr_shm_t *self, void *out, size_t size)
+{
+    if (!self || !out || size < TR_SHM_HANDLE_SIZE)
+        return TR_EINVAL;
+    //  No holder pointer: a handle given out this way holds no reference.
+    tr__shm_handle_t handle = {
+        TR__SHM_MAGIC, (uint32_t) getpid (), (uint32_t) self->fd, 0, self->size, 0};
+    memcpy (out, &handle, sizeof handle);
+    return 0;
+}
+
+tr_shm_t *
+tr_shm_open_handle (const void *bytes, size_t size)
+{
+    tr__shm_handle_t handle;
+    if (!bytes || size != sizeof handle)
+        return NULL;
+    memcpy (&handle, bytes, sizeof handle);
     if (handle.magic != TR__SHM_MAGIC || handle.size == 0)
         return NULL;
     //  Through the holder's fd table: works in the holder and its children
@@ -149,6 +177,7 @@ tr_shm_open (const tr_msg_t *msg)
 static tr__msg_t *
 s_message (tr__sched_t *sched, tr_ref_t to, tr_type_t type, tr_shm_t *shm)
 {
+    _Static_assert(sizeof (tr__shm_handle_t) == TR_SHM_HANDLE_SIZE, "handle size");
     tr__shm_handle_t handle = {TR__SHM_MAGIC, (uint32_t) getpid (),      (uint32_t) shm->fd, 0,
                                shm->size,     (uint64_t) (uintptr_t) shm};
     tr__msg_t *msg = tr__msg_new (sched ? &sched->pool : NULL, sizeof handle);

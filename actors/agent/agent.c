@@ -2,15 +2,12 @@
 //  children) answer top-k and scoring queries over one shared corpus segment
 //
 //  How a replica finds the corpus. The starter builds the corpus once, in a
-//  segment from tr_shm_new, and hands the segment to an owner actor
-//  ("agent.corpus") that keeps it for as long as the service lives. The
-//  public API has no call that names a segment outside a message, so the
-//  starter sends the segment to the owner once (tr_call_shm) and the owner
-//  answers with the handle bytes the runtime put in that message: an opaque
-//  blob (the holder's pid and fd) that stays valid while the holder keeps
-//  its reference. That blob is in the service's init argument; each replica
-//  rebuilds a tr_msg_t around it and maps the segment with tr_shm_open,
-//  read-only, then pre-faults its mapping (MADV_POPULATE_READ). A restarted
+//  segment from tr_shm_new, takes its handle (tr_shm_handle: the holder's
+//  pid and fd, valid while the holder keeps a reference) and hands the
+//  segment to an owner actor ("agent.corpus") that keeps it for as long as
+//  the service lives. The handle is in the service's init argument; each
+//  replica maps the segment with tr_shm_open_handle, read-only, then
+//  pre-faults its mapping (MADV_POPULATE_READ). A restarted
 //  replica (a new process after a kill -9) does the same from the same
 //  argument. The owner monitors the router and drops the segment when the
 //  router ends; the memory goes once the last replica has unmapped it.
@@ -79,11 +76,7 @@ s_agent_init (tr_actor_t *self, void *state, const void *arg, size_t arg_size)
     if (agent->arg.magic != S_ARG_MAGIC || agent->arg.handle_size > S_HANDLE_MAX
         || agent->arg.dim == 0 || agent->arg.rows == 0 || agent->arg.k_max == 0)
         return TR_EINVAL;
-    //  The handle as the runtime wrote it into a message: tr_shm_open reads
-    //  the flags, data and size of the message, nothing else.
-    tr_msg_t carrier = {
-        .flags = TR_MSG_SHM, .data = agent->arg.handle, .size = agent->arg.handle_size};
-    agent->shm = tr_shm_open (&carrier);
+    agent->shm = tr_shm_open_handle (agent->arg.handle, agent->arg.handle_size);
     if (!agent->shm) {
         fprintf (stderr, "agent: cannot map the corpus segment (its holder is gone?)\n");
         return TR_EINVAL;
@@ -288,19 +281,6 @@ s_owner_terminate (tr_actor_t *self, void *state, int reason)
     tr_shm_release (&owner->shm);
 }
 
-//  "agent.corpus.handle": answer with the handle bytes of the segment this
-//  message carries.
-static int
-s_owner_handle (tr_actor_t *self, void *state, const tr_msg_t *msg)
-{
-    (void) state;
-    if (!(msg->flags & TR_MSG_REQUEST))
-        return 0;
-    if (!(msg->flags & TR_MSG_SHM) || msg->size == 0 || msg->size > S_HANDLE_MAX)
-        return tr_reply_error (self, msg, TR_EINVAL);
-    return tr_reply (self, msg, msg->data, msg->size);
-}
-
 //  "agent.corpus.watch": monitor the service (a tr_ref_t) and end with it.
 static int
 s_owner_watch (tr_actor_t *self, void *state, const tr_msg_t *msg)
@@ -322,10 +302,8 @@ s_owner_down (tr_actor_t *self, void *state, const tr_msg_t *msg)
     return 0;
 }
 
-static const tr_handler_t s_owner_handlers[] = {{"agent.corpus.handle", s_owner_handle},
-                                                {"agent.corpus.watch", s_owner_watch},
-                                                {"tr.down", s_owner_down},
-                                                {NULL, NULL}};
+static const tr_handler_t s_owner_handlers[] = {
+    {"agent.corpus.watch", s_owner_watch}, {"tr.down", s_owner_down}, {NULL, NULL}};
 static const tr_behaviour_t s_owner_behaviour = {
     .name = "agent.corpus",
     .state_size = sizeof (s_owner_t),
@@ -530,9 +508,12 @@ tr_agent_start (tr_runtime_t *rt, const tr_agent_options_t *options, tr_ref_t *s
     memcpy (&header, tr_shm_data (shm), sizeof header);
     size_t segment_size = tr_shm_size (shm);
 
+    unsigned char handle[TR_SHM_HANDLE_SIZE];
+    int rc = tr_shm_handle (shm, handle, sizeof handle);
     //  The owner takes the segment's reference; from here on it frees it.
     tr_ref_t owner;
-    int rc = tr_spawn (rt, "agent.corpus", &shm, sizeof shm, NULL, &owner);
+    if (rc == 0)
+        rc = tr_spawn (rt, "agent.corpus", &shm, sizeof shm, NULL, &owner);
     if (rc != 0) {
         tr_shm_release (&shm);
         return rc;
@@ -544,20 +525,9 @@ tr_agent_start (tr_runtime_t *rt, const tr_agent_options_t *options, tr_ref_t *s
                    .infer_mode = infer_mode,
                    .infer_replicas = options->infer_replicas ? options->infer_replicas : 2,
                    .thread_replicas = options->thread_replicas ? options->thread_replicas : 1};
-    void *handle = NULL;
-    size_t handle_size = 0;
-    rc = tr_call_shm (rt, owner, tr_type ("agent.corpus.handle"), shm, 5000, &handle, &handle_size);
-    if (rc == 0 && (handle_size == 0 || handle_size > S_HANDLE_MAX))
-        rc = TR_EMALFORMED;
-    if (rc == 0) {
-        memcpy (arg.handle, handle, handle_size);
-        arg.handle_size = (uint32_t) handle_size;
-    }
-    tr_free (handle);
-    if (rc != 0) {
-        tr_runtime_kill (rt, owner, 0);
-        return rc;
-    }
+    _Static_assert(TR_SHM_HANDLE_SIZE <= S_HANDLE_MAX, "a handle fits the init argument");
+    memcpy (arg.handle, handle, sizeof handle);
+    arg.handle_size = sizeof handle;
 
     tr_route_t routes[] = {
         {.type = TR_AGENT_INFER,

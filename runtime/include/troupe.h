@@ -640,6 +640,17 @@ TR_EXPORT void tr_shm_release (tr_shm_t **self_p);
 //  Map the segment msg carries (msg->flags & TR_MSG_SHM), read-only, with a
 //  reference of its own. NULL when it carries none or the holder is gone.
 TR_EXPORT tr_shm_t *tr_shm_open (const tr_msg_t *msg);
+//  Another reference to shm (released with tr_shm_release). Returns shm.
+TR_EXPORT tr_shm_t *tr_shm_retain (tr_shm_t *shm);
+//  A segment's handle outside any message, for an init argument or a
+//  config: TR_SHM_HANDLE_SIZE bytes into handle. It holds no reference:
+//  it opens (tr_shm_open_handle, in this process or a process actor of this
+//  node, same user) while this process keeps shm. 0 or TR_EINVAL.
+#define TR_SHM_HANDLE_SIZE 32
+TR_EXPORT int tr_shm_handle (tr_shm_t *shm, void *handle, size_t size);
+//  Map the segment a handle names, read-only, with a reference of its own.
+//  NULL when the handle is bad or its holder is gone.
+TR_EXPORT tr_shm_t *tr_shm_open_handle (const void *handle, size_t size);
 //  Send shm by handle from a handler / from a host thread; the message
 //  takes its own reference (shm stays yours). Same returns as tr_send /
 //  tr_runtime_send.

@@ -90,6 +90,30 @@ main (void)
         usleep (10000);
     TR_ASSERT_EQ_INT (s_mappings (), 0);  //  released once the child acknowledged it
 
+    //  A handle outside any message: opened read-only with a reference of
+    //  its own; retain and release count; bad handles and sizes refused.
+    shm = tr_shm_new (4096);
+    TR_ASSERT (shm);
+    memset (tr_shm_data (shm), 7, 4096);
+    unsigned char handle[TR_SHM_HANDLE_SIZE];
+    TR_CHECK (tr_shm_handle (shm, handle, sizeof handle));
+    TR_ASSERT_EQ_INT (tr_shm_handle (shm, handle, sizeof handle - 1), TR_EINVAL);
+    TR_ASSERT_EQ_INT (tr_shm_handle (NULL, handle, sizeof handle), TR_EINVAL);
+    tr_shm_t *opened = tr_shm_open_handle (handle, sizeof handle);
+    TR_ASSERT (opened && tr_shm_size (opened) == 4096
+               && ((const unsigned char *) tr_shm_data (opened))[4095] == 7);
+    TR_ASSERT (tr_shm_open_handle (handle, sizeof handle - 1) == NULL);
+    TR_ASSERT (tr_shm_open_handle (NULL, sizeof handle) == NULL);
+    tr_shm_t *again = tr_shm_retain (shm);
+    TR_ASSERT (again == shm && tr_shm_retain (NULL) == NULL);
+    tr_shm_release (&again);
+    tr_shm_release (&shm);  //  the opened mapping keeps the memory
+    TR_ASSERT (((const unsigned char *) tr_shm_data (opened))[0] == 7);
+    tr_shm_release (&opened);
+    for (int tries = 0; tries < 100 && s_mappings () > 0; tries++)
+        usleep (10000);
+    TR_ASSERT_EQ_INT (s_mappings (), 0);
+
     //  Bad input: no segment, a forged handle, a plain message.
     TR_ASSERT (tr_shm_new (0) == NULL);
     TR_ASSERT (tr_shm_open (NULL) == NULL);
