@@ -146,12 +146,66 @@ trk_dot_f32 (const float *a, const float *b, size_t n, float *out)
     return TRK_OK;
 }
 
+//  The slow, exact path for what overflows or underflows the fast float
+//  sums: the largest |x| (0 for a zero vector; -1 when an element is not
+//  finite).
+static double
+s_max_abs (const float *a, size_t n)
+{
+    double largest = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite (a[i]))
+            return -1;
+        double value = fabs ((double) a[i]);
+        if (value > largest)
+            largest = value;
+    }
+    return largest;
+}
+
+//  Sum of (a[i] / sa) * (b[i] / sb) in double.
+static double
+s_scaled_dot (const float *a, double sa, const float *b, double sb, size_t n)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += ((double) a[i] / sa) * ((double) b[i] / sb);
+    return sum;
+}
+
+//  Whether a fast sum of squares can be trusted: finite and far from the
+//  float underflow (where terms were lost).
+static bool
+s_sum_ok (float sum)
+{
+    return isfinite (sum) && (sum == 0 || sum >= 1e-30f);
+}
+
+//  The L2 norm in double, exact for any finite input; -1 for a non-finite
+//  element.
+static double
+s_norm (const trk__ops_t *ops, const float *a, size_t n)
+{
+    float sum = ops->dot (a, a, n);
+    if (s_sum_ok (sum) && sum != 0)
+        return sqrt ((double) sum);
+    double largest = s_max_abs (a, n);
+    if (largest <= 0)
+        return largest;  //  zero, or -1 (not finite)
+    return largest * sqrt (s_scaled_dot (a, largest, a, largest, n));
+}
+
 int
 trk_norm_f32 (const float *a, size_t n, float *out)
 {
     if (!a || !out || n == 0)
         return TRK_EINVAL;
-    *out = (float) sqrt ((double) s_current ()->dot (a, a, n));
+    double norm = s_norm (s_current (), a, n);
+    if (norm < 0) {
+        *out = NAN;
+        return TRK_EINVAL;
+    }
+    *out = (float) norm;  //  may be inf: a norm past FLT_MAX
     return TRK_OK;
 }
 
@@ -161,10 +215,14 @@ trk_normalize_f32 (float *a, size_t n)
     if (!a || n == 0)
         return TRK_EINVAL;
     const trk__ops_t *ops = s_current ();
-    double norm = sqrt ((double) ops->dot (a, a, n));
-    if (!(norm > 0 && norm < INFINITY))  //  zero, overflowed, or NaN
+    double norm = s_norm (ops, a, n);
+    if (!(norm > 0))  //  zero, or an element not finite
         return TRK_EINVAL;
-    ops->scale (a, n, (float) (1.0 / norm));
+    if (norm < 1e30 && norm > 1e-30)
+        ops->scale (a, n, (float) (1.0 / norm));
+    else
+        for (size_t i = 0; i < n; i++)
+            a[i] = (float) ((double) a[i] / norm);
     return TRK_OK;
 }
 
@@ -175,12 +233,21 @@ trk_cosine_f32 (const float *a, const float *b, size_t n, float *out)
         return TRK_EINVAL;
     float ab, aa, bb;
     s_current ()->dot3 (a, b, n, &ab, &aa, &bb);
-    if (aa == 0 || bb == 0) {
-        *out = 0;
-        return TRK_EINVAL;
+    double cosine;
+    if (s_sum_ok (aa) && s_sum_ok (bb) && isfinite (ab) && aa != 0 && bb != 0)
+        //  In double: aa * bb can overflow float where the cosine is fine.
+        cosine = (double) ab / sqrt ((double) aa * (double) bb);
+    else {
+        //  Each vector scaled by its largest element first: exact for any
+        //  finite input.
+        double sa = s_max_abs (a, n), sb = s_max_abs (b, n);
+        if (sa <= 0 || sb <= 0) {
+            *out = 0;
+            return TRK_EINVAL;  //  a zero vector, or an element not finite
+        }
+        cosine = s_scaled_dot (a, sa, b, sb, n)
+                 / sqrt (s_scaled_dot (a, sa, a, sa, n) * s_scaled_dot (b, sb, b, sb, n));
     }
-    //  In double: aa * bb can overflow float where the cosine is fine.
-    double cosine = (double) ab / sqrt ((double) aa * (double) bb);
     *out = (float) (cosine > 1 ? 1 : (cosine < -1 ? -1 : cosine));
     return TRK_OK;
 }

@@ -211,7 +211,7 @@ s_quantize_i8 (const float *corpus, size_t begin, size_t end, size_t dim, int8_t
         int8_t *q = out + row * dim;
         scales[row] = max / 127.0f;
         float pre_scalar = max < 0x1p-64f ? 0x1p64f : 1.0f;
-        float inverse_scalar = max > 0 ? 127.0f / (max * pre_scalar) : 0;
+        float inverse_scalar = scales[row] > 0 ? 127.0f / (max * pre_scalar) : 0;
         __m256 pre = _mm256_set1_ps (pre_scalar), inverse = _mm256_set1_ps (inverse_scalar);
         for (i = 0; i + 8 <= dim; i += 8) {
             __m256 y = _mm256_mul_ps (_mm256_mul_ps (_mm256_loadu_ps (x + i), pre), inverse);

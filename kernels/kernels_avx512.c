@@ -224,7 +224,7 @@ s_quantize_i8 (const float *corpus, size_t begin, size_t end, size_t dim, int8_t
         scales[row] = max / 127.0f;
         float pre_scalar = max < 0x1p-64f ? 0x1p64f : 1.0f;
         __m512 pre = _mm512_set1_ps (pre_scalar);
-        __m512 inverse = _mm512_set1_ps (max > 0 ? 127.0f / (max * pre_scalar) : 0);
+        __m512 inverse = _mm512_set1_ps (scales[row] > 0 ? 127.0f / (max * pre_scalar) : 0);
         for (size_t i = 0; i < dim; i += 16) {
             __mmask16 mask = dim - i >= 16 ? (__mmask16) 0xffff : s_mask16 (dim - i);
             __m512 y =

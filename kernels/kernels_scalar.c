@@ -105,7 +105,7 @@ s_quantize_i8 (const float *corpus, size_t begin, size_t end, size_t dim, int8_t
         int8_t *q = out + row * dim;
         scales[row] = max / 127.0f;
         float pre = max < 0x1p-64f ? 0x1p64f : 1.0f;  //  keeps 127 / max finite
-        float inverse = max > 0 ? 127.0f / (max * pre) : 0;
+        float inverse = scales[row] > 0 ? 127.0f / (max * pre) : 0;
         for (size_t i = 0; i < dim; i++) {
             float y = s_round_even ((x[i] * pre) * inverse);
             y = y > 127.0f ? 127.0f : (y < -127.0f ? -127.0f : y);

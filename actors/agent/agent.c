@@ -84,7 +84,10 @@ s_agent_init (tr_actor_t *self, void *state, const void *arg, size_t arg_size)
     size_t bytes = (size_t) agent->arg.rows * agent->arg.dim * sizeof (float);
     const unsigned char *base = tr_shm_data (agent->shm);
     tr_agent_corpus_header_t header;
-    memcpy (&header, base, sizeof header);
+    if (tr_shm_size (agent->shm) >= sizeof header)
+        memcpy (&header, base, sizeof header);
+    else
+        memset (&header, 0, sizeof header);
     if (tr_shm_size (agent->shm) < S_SEGMENT_HEADER + bytes
         || memcmp (header.magic, TR_AGENT_CORPUS_MAGIC, 8) != 0 || header.rows != agent->arg.rows
         || header.dim != agent->arg.dim) {
@@ -331,21 +334,13 @@ s_why (char *why, size_t why_size, const char *text)
         snprintf (why, why_size, "%s", text);
 }
 
-int
-tr_agent_corpus_check (const char *path, tr_agent_corpus_header_t *header, char *why,
-                       size_t why_size)
+//  Check the header of the corpus file open on fd (read at offset 0).
+static int
+s_corpus_check_fd (int fd, tr_agent_corpus_header_t *header, char *why, size_t why_size)
 {
-    if (!path || !header)
-        return TR_EINVAL;
-    int fd = open (path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        s_why (why, why_size, strerror (errno));
-        return TR_EINVAL;
-    }
     struct stat info;
-    ssize_t got = read (fd, header, sizeof *header);
+    ssize_t got = pread (fd, header, sizeof *header, 0);
     int stat_rc = fstat (fd, &info);
-    close (fd);
     if (got != (ssize_t) sizeof *header || stat_rc != 0) {
         s_why (why, why_size, "shorter than its 64-byte header");
         return TR_EINVAL;
@@ -373,6 +368,22 @@ tr_agent_corpus_check (const char *path, tr_agent_corpus_header_t *header, char 
         return TR_EINVAL;
     }
     return 0;
+}
+
+int
+tr_agent_corpus_check (const char *path, tr_agent_corpus_header_t *header, char *why,
+                       size_t why_size)
+{
+    if (!path || !header)
+        return TR_EINVAL;
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        s_why (why, why_size, strerror (errno));
+        return TR_EINVAL;
+    }
+    int rc = s_corpus_check_fd (fd, header, why, why_size);
+    close (fd);
+    return rc;
 }
 
 //  splitmix64: a small deterministic generator, the same on every machine.
@@ -428,10 +439,18 @@ s_corpus_build (const tr_agent_options_t *options)
     tr_agent_corpus_header_t header = {
         .version = TR_AGENT_CORPUS_VERSION, .dtype = TR_AGENT_DTYPE_F32, .header_size = 64};
     memcpy (header.magic, TR_AGENT_CORPUS_MAGIC, 8);
+    //  One open for the header and the rows: a file replaced in between
+    //  cannot mix one file's header with another's rows.
+    int fd = -1;
     if (options->corpus_path) {
-        char why[128];
-        if (tr_agent_corpus_check (options->corpus_path, &header, why, sizeof why) != 0) {
+        char why[128] = "";
+        fd = open (options->corpus_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            snprintf (why, sizeof why, "%s", strerror (errno));
+        if (fd < 0 || s_corpus_check_fd (fd, &header, why, sizeof why) != 0) {
             fprintf (stderr, "agent: %s: %s\n", options->corpus_path, why);
+            if (fd >= 0)
+                close (fd);
             return NULL;
         }
     }
@@ -441,20 +460,34 @@ s_corpus_build (const tr_agent_options_t *options)
     }
     size_t bytes = (size_t) header.rows * header.dim * sizeof (float);
     tr_shm_t *shm = tr_shm_new (S_SEGMENT_HEADER + bytes);
-    if (!shm)
-        return NULL;
-    unsigned char *base = tr_shm_data (shm);
-    //  Allocate every page in one call: first touches one by one cost
-    //  ~10 us per 4 KiB page here (3.4 s for 1.5 GB, against ~0.9 s).
-    madvise (base, tr_shm_size (shm), MADV_POPULATE_WRITE);
-    float *rows = (float *) (base + S_SEGMENT_HEADER);
-    if (options->corpus_path) {
-        int fd = open (options->corpus_path, O_RDONLY | O_CLOEXEC);
-        int rc = fd < 0 ? -1 : s_read_all (fd, rows, bytes, 64);
+    if (!shm) {
         if (fd >= 0)
             close (fd);
-        if (rc != 0) {
-            fprintf (stderr, "agent: %s: cannot read the rows\n", options->corpus_path);
+        return NULL;
+    }
+    unsigned char *base = tr_shm_data (shm);
+    //  Allocate every page in one call: first touches one by one cost
+    //  ~10 us per 4 KiB page here (3.4 s for 1.5 GB, against ~0.9 s). No
+    //  memory for it: an error now, not a SIGBUS while filling.
+    if (madvise (base, tr_shm_size (shm), MADV_POPULATE_WRITE) != 0 && errno == ENOMEM) {
+        fprintf (stderr, "agent: no memory for a %zu-byte corpus\n", tr_shm_size (shm));
+        if (fd >= 0)
+            close (fd);
+        tr_shm_release (&shm);
+        return NULL;
+    }
+    float *rows = (float *) (base + S_SEGMENT_HEADER);
+    if (options->corpus_path) {
+        int rc = s_read_all (fd, rows, bytes, 64);
+        close (fd);
+        const char *bad = rc != 0 ? "cannot read the rows" : NULL;
+        //  Every value finite, whatever the flags say: a NaN or infinite
+        //  element would sort first or last in every query.
+        for (size_t i = 0; !bad && i < (size_t) header.rows * header.dim; i++)
+            if (!isfinite (rows[i]))
+                bad = "a value is NaN or infinite";
+        if (bad) {
+            fprintf (stderr, "agent: %s: %s\n", options->corpus_path, bad);
             tr_shm_release (&shm);
             return NULL;
         }

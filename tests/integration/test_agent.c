@@ -322,6 +322,13 @@ test_corpus_file (tr_runtime_t *rt)
     s_check_against_kernels (rt, agent);
     TR_CHECK (tr_runtime_kill (rt, agent, 0));
 
+    //  A NaN in the rows (flagged normalised or not): refused, nothing starts.
+    float nan = NAN;
+    fd = open (path, O_WRONLY);
+    TR_ASSERT (fd >= 0 && pwrite (fd, &nan, sizeof nan, 64 + 7 * sizeof (float)) == sizeof nan);
+    close (fd);
+    TR_ASSERT_EQ_INT (tr_agent_start (rt, &options, &agent), TR_EINVAL);
+
     //  A file cut short, and one with a bad magic: refused.
     TR_ASSERT (truncate (path, 64 + 100) == 0);
     char why[128] = "";

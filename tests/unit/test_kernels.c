@@ -450,6 +450,36 @@ s_test_int8 (void)
 //  Bad arguments: an error code, never a crash (one implementation is enough: the
 //  checks come before the dispatch)
 
+//  Finite input far from 1 (sums of squares that overflow or underflow a
+//  float) still gives exact norms and cosines; non-finite input is refused,
+//  never NaN with TRK_OK. A row whose scale underflows quantises to zeros.
+static void
+s_test_extreme_scales (void)
+{
+    float big[4] = {1e20f, 1e20f, 0, 0}, tiny[4] = {1e-23f, 1e-23f, 1e-23f, 1e-23f};
+    float value = 0;
+    TR_CHECK (trk_norm_f32 (big, 4, &value));
+    TR_ASSERT (fabs (value / 1.41421356e20 - 1) < 1e-6);
+    TR_CHECK (trk_cosine_f32 (big, big, 4, &value));
+    TR_ASSERT (fabs (value - 1) < 1e-6);
+    TR_CHECK (trk_cosine_f32 (big, tiny, 4, &value));
+    TR_ASSERT (fabs (value - 0.70710678) < 1e-6);
+    TR_CHECK (trk_normalize_f32 (big, 4));
+    TR_ASSERT (fabs (big[0] - 0.70710678) < 1e-6 && big[2] == 0);
+    TR_CHECK (trk_normalize_f32 (tiny, 4));
+    TR_ASSERT (fabs (tiny[3] - 0.5) < 1e-6);
+    float bad[3] = {1, INFINITY, 0}, nan[3] = {1, NAN, 0};
+    TR_ASSERT_EQ_INT (trk_cosine_f32 (bad, big, 3, &value), TRK_EINVAL);
+    TR_ASSERT_EQ_INT (trk_cosine_f32 (big, nan, 3, &value), TRK_EINVAL);
+    TR_ASSERT_EQ_INT (trk_norm_f32 (nan, 3, &value), TRK_EINVAL);
+    TR_ASSERT_EQ_INT (trk_normalize_f32 (bad, 3), TRK_EINVAL);
+    float under[3] = {1e-44f, 0, -1e-44f};
+    int8_t q[3] = {1, 1, 1};
+    float scale = 1;
+    TR_CHECK (trk_quantize_i8 (under, 1, 3, q, &scale));
+    TR_ASSERT (scale == 0 && q[0] == 0 && q[1] == 0 && q[2] == 0);
+}
+
 static void
 s_test_bad_arguments (void)
 {
@@ -654,6 +684,7 @@ main (int argc, char *argv[])
         s_isa_forced = s_isa_names[i];
         printf ("test_kernels: %s\n", s_isa_names[i]);
         s_test_vectors ();
+        s_test_extreme_scales ();
         s_test_topk_f32 ();
         s_test_ties ();
         s_test_int8 ();
