@@ -550,11 +550,8 @@ s_kill9_kept (tr_runtime_t *rt, const char *dir, int trial, uint64_t *truncated)
 int
 main (int argc, char *argv[])
 {
-    s_argc = argc;
-    s_argv = argv;
-    for (int i = 1; i < argc; i++)
-        if (strcmp (argv[i], "--quick") == 0)
-            s_scale = 0.01;
+    if (s_bench_args (argc, argv))
+        s_scale = 0.01;
     srand ((unsigned) getpid ());
     tr_behaviour_register (&s_counter);
     tr_behaviour_register (&s_sender);

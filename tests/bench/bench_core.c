@@ -491,12 +491,7 @@ int
 main (int argc, char *argv[])
 {
     //  --quick: smaller counts (for a smoke run in CI). Names select benchmarks.
-    s_argc = argc;
-    s_argv = argv;
-    double scale = 1.0;
-    for (int i = 1; i < argc; i++)
-        if (strcmp (argv[i], "--quick") == 0)
-            scale = 0.05;
+    double scale = s_bench_args (argc, argv) ? 0.05 : 1.0;
     double zmq_thr = 1, zmq_rtt = 1;
     tr_behaviour_register (&s_consumer);
     tr_behaviour_register (&s_producer);

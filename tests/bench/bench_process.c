@@ -582,14 +582,10 @@ int
 main (int argc, char *argv[])
 {
     //  --quick: smaller counts (for a smoke run in CI). Names select benchmarks.
-    s_argc = argc;
-    s_argv = argv;
-    bool quick = false;
+    bool quick = s_bench_args (argc, argv);
     for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--quick") == 0) {
-            quick = true;
+        if (strcmp (argv[i], "--quick") == 0)
             continue;
-        }
         bool known = false;
         for (int n = 0; s_names[n]; n++)
             known |= strcmp (argv[i], s_names[n]) == 0;

@@ -514,14 +514,10 @@ s_register (void)
 int
 main (int argc, char *argv[])
 {
-    s_argc = argc;
-    s_argv = argv;
-    bool quick = false;
+    bool quick = s_bench_args (argc, argv);
     for (int i = 1; i < argc; i++) {
-        if (strcmp (argv[i], "--quick") == 0) {
-            quick = true;
+        if (strcmp (argv[i], "--quick") == 0)
             continue;
-        }
         bool known = false;
         for (int workload = 0; workload < S_WORKLOADS; workload++)
             for (int mode = 0; mode < S_MODES; mode++) {

@@ -70,6 +70,19 @@ s_percentile (double *values, size_t count, double q)
 static int s_argc;
 static char **s_argv;
 
+//  Keep the arguments for s_want; whether --quick (smaller counts, for the
+//  smoke run in CI) is among them.
+static inline bool
+s_bench_args (int argc, char **argv)
+{
+    s_argc = argc;
+    s_argv = argv;
+    bool quick = false;
+    for (int i = 1; i < argc; i++)
+        quick |= strcmp (argv[i], "--quick") == 0;
+    return quick;
+}
+
 //  Whether benchmark `name` was asked for (all when no name was given).
 static inline bool
 s_want (const char *name)
