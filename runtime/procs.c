@@ -2,6 +2,7 @@
 //  children connect to, and the thread that turns their frames and deaths
 //  into messages for the pool actors that own them
 #include "procs.h"
+#include "lifeline.h"
 #include "log.h"
 #include "registry.h"
 #include "runtime.h"
@@ -21,11 +22,13 @@ typedef struct {
     pid_t pid;
     tr_ref_t pool;
     int pidfd;           //  readable when the child has exited, -1 when none
+    int lifeline;        //  its lifeline slot, -1 when none (lifeline.h)
     tr__wire_out_t out;  //  messages queued for it (tr__procs_queue)
 } s_child_t;
 
 struct tr__procs {
     tr__zygote_t *zygote;
+    tr__lifeline_t *lifeline;  //  NULL: deaths are seen by pidfd alone
     void *router;
     size_t max_payload;
     char dir[128];
@@ -41,13 +44,17 @@ struct tr__procs {
 tr__procs_t *
 tr__procs_new (void)
 {
+    //  The lifelines before the zygote: it and its children inherit them.
+    tr__lifeline_t *lifeline = tr__lifeline_new ();
     tr__zygote_t *zygote = tr__zygote_start ();
     if (!zygote) {
         tr__error ("procs", "cannot fork the zygote: %s", strerror (errno));
+        tr__lifeline_destroy (&lifeline);
         return NULL;
     }
     tr__procs_t *self = tr__calloc (sizeof *self);
     self->zygote = zygote;
+    self->lifeline = lifeline;
     self->next_replica = 1;
     self->event_type = tr_type ("tr.proc.event");
     return self;
@@ -152,6 +159,7 @@ tr__procs_destroy (tr__procs_t **self_p)
     tr__procs_t *self = *self_p;
     if (self->router)
         zmq_close (self->router);
+    tr__lifeline_destroy (&self->lifeline);
     tr__zygote_stop (&self->zygote);
     if (self->dir[0])
         tr__run_dir_remove (self->dir);
@@ -186,9 +194,12 @@ tr__procs_items (tr__procs_t *self, zmq_pollitem_t *items)
     items[0] = (zmq_pollitem_t){self->router, 0, ZMQ_POLLIN, 0};
     items[1] = (zmq_pollitem_t){NULL, self->zygote_gone ? -1 : tr__zygote_fd (self->zygote),
                                 ZMQ_POLLIN, 0};
-    //  A pidfd per child: its death is seen here at once, one hop before the
-    //  zygote's report (which stays the fallback, and carries the status).
-    int count = 2;
+    //  The lifelines' eventfd: a child's main thread ended (the earliest).
+    items[2] = (zmq_pollitem_t){NULL, tr__lifeline_fd (self->lifeline), ZMQ_POLLIN, 0};
+    //  A pidfd per child: its death is seen here once the whole process is
+    //  gone, one hop before the zygote's report (which stays the fallback,
+    //  and carries the status).
+    int count = 3;
     for (size_t i = 0; i < self->child_count && count < TR__PROCS_MAX_POLL; i++)
         items[count++] = (zmq_pollitem_t){NULL, self->children[i].pidfd, ZMQ_POLLIN, 0};
     return count;
@@ -224,6 +235,7 @@ tr__procs_replica_new (tr__procs_t *self, tr_ref_t pool)
     child->pid = 0;
     child->pool = pool;
     child->pidfd = -1;
+    child->lifeline = -1;
     memset (&child->out, 0, sizeof child->out);
     return child->replica;
 }
@@ -243,6 +255,7 @@ tr__procs_replica_forget (tr__procs_t *self, uint64_t replica)
     if (child) {
         if (child->pidfd >= 0)
             close (child->pidfd);
+        tr__lifeline_release (self->lifeline, child->lifeline);
         tr__wire_out_free (&child->out);
         *child = self->children[--self->child_count];
     }
@@ -251,7 +264,15 @@ tr__procs_replica_forget (tr__procs_t *self, uint64_t replica)
 int
 tr__procs_fork (tr__procs_t *self, const tr__child_args_t *args, const void *arg)
 {
-    return self->zygote_gone ? TR_ESTOPPED : tr__zygote_fork (self->zygote, args, arg);
+    if (self->zygote_gone)
+        return TR_ESTOPPED;
+    //  A C child holds a lifeline (a program run by command cannot).
+    s_child_t *child = s_by_replica (self, args->replica);
+    tr__child_args_t with = *args;
+    if (child && !args->command[0] && child->lifeline < 0)
+        child->lifeline = tr__lifeline_take (self->lifeline);
+    with.lifeline = child ? tr__lifeline_address (self->lifeline, child->lifeline) : 0;
+    return tr__zygote_fork (self->zygote, &with, arg);
 }
 
 void
@@ -353,6 +374,24 @@ s_malformed (tr__procs_t *self, tr__sched_t *sched, s_child_t *child, tr__proc_e
     s_post (self, sched, child->pool, event, NULL, 0);
 }
 
+//  Post one message from a child; its HELLO also arms its lifeline (it
+//  holds the slot from before it says hello).
+static void
+s_post_wire (tr__procs_t *self, tr__sched_t *sched, s_child_t *child, const tr__proc_event_t *event,
+             const void *payload)
+{
+    uint64_t hello[2];
+    if (event->wire.kind == TR__WIRE_HELLO && child->lifeline >= 0
+        && event->wire.size == sizeof hello) {
+        memcpy (hello, payload, sizeof hello);
+        if (!tr__lifeline_arm (self->lifeline, child->lifeline, (pid_t) hello[1])) {
+            tr__lifeline_release (self->lifeline, child->lifeline);
+            child->lifeline = -1;
+        }
+    }
+    s_post (self, sched, child->pool, event, payload, event->wire.size);
+}
+
 static void
 s_read_router (tr__procs_t *self, tr__sched_t *sched)
 {
@@ -393,10 +432,10 @@ s_read_router (tr__procs_t *self, tr__sched_t *sched)
             while ((rc = tr__wire_batch_next (batch, batch_size, &offset, self->max_payload,
                                               &event.wire, &payload))
                    == 1)
-                s_post (self, sched, child->pool, &event, payload, event.wire.size);
+                s_post_wire (self, sched, child, &event, payload);
         }
         else if (rc == 0)
-            s_post (self, sched, child->pool, &event, payload, event.wire.size);
+            s_post_wire (self, sched, child, &event, payload);
         if (rc < 0)
             s_malformed (self, sched, child, &event, rc);
         zmq_msg_close (&frame);
@@ -444,16 +483,48 @@ s_read_zygote (tr__procs_t *self, tr__sched_t *sched)
     }
 }
 
+//  A child ended (its pidfd) or is ending (its lifeline): tell its pool now.
+//  The status is unknown here: a signal is assumed; the pool knows when it
+//  killed one, and why.
+static void
+s_post_died (tr__procs_t *self, tr__sched_t *sched, s_child_t *child)
+{
+    tr__proc_event_t event = {
+        .kind = TR__PROC_DIED, .pid = child->pid, .status = SIGKILL, .replica = child->replica};
+    s_post (self, sched, child->pool, &event, NULL, 0);
+}
+
+//  Children whose main thread ended: the rest of each is still being torn
+//  down. Make sure it goes (a main thread can end alone), and tell the pool:
+//  its pidfd, later, finds the child forgotten.
+static void
+s_read_lifelines (tr__procs_t *self, tr__sched_t *sched)
+{
+    tr__lifeline_drain (self->lifeline);
+    for (size_t c = 0; c < self->child_count; c++) {
+        s_child_t *child = &self->children[c];
+        if (child->lifeline < 0 || !tr__lifeline_cut (self->lifeline, child->lifeline))
+            continue;
+        tr__lifeline_release (self->lifeline, child->lifeline);
+        child->lifeline = -1;
+        if (child->pidfd >= 0)
+            syscall (SYS_pidfd_send_signal, child->pidfd, SIGKILL, NULL, 0);
+        else
+            tr__procs_kill (self, child->pid);
+        s_post_died (self, sched, child);
+    }
+}
+
 void
 tr__procs_ready (tr__procs_t *self, tr__sched_t *sched, zmq_pollitem_t *items, int count)
 {
+    if (items[2].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+        s_read_lifelines (self, sched);
     if (items[0].revents & ZMQ_POLLIN)
         s_read_router (self, sched);
     if (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
         s_read_zygote (self, sched);
-    //  Children that ended: tell their pools now (status unknown here: a
-    //  signal is assumed; the pool knows when it killed one, and why).
-    for (int i = 2; i < count; i++) {
+    for (int i = 3; i < count; i++) {
         if (!(items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)))
             continue;
         for (size_t c = 0; c < self->child_count; c++) {
@@ -462,11 +533,7 @@ tr__procs_ready (tr__procs_t *self, tr__sched_t *sched, zmq_pollitem_t *items, i
                 continue;
             close (child->pidfd);
             child->pidfd = -1;
-            tr__proc_event_t event = {.kind = TR__PROC_DIED,
-                                      .pid = child->pid,
-                                      .status = SIGKILL,
-                                      .replica = child->replica};
-            s_post (self, sched, child->pool, &event, NULL, 0);
+            s_post_died (self, sched, child);
             break;
         }
     }

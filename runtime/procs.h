@@ -37,8 +37,9 @@ TR__HIDDEN int tr__procs_bind (tr__procs_t *self, void *zmq_context, size_t max_
 //  Close the socket, stop the zygote (it kills every child), remove the
 //  run directory. After the manager thread has stopped.
 TR__HIDDEN void tr__procs_destroy (tr__procs_t **self_p);
-//  At most this many poll items: the socket, the zygote, a pidfd per child.
-#define TR__PROCS_MAX_POLL 1026
+//  At most this many poll items: the socket, the zygote, the lifelines, a
+//  pidfd per child.
+#define TR__PROCS_MAX_POLL 1027
 //  Poll items the manager thread adds to its loop (returns how many).
 TR__HIDDEN int tr__procs_items (tr__procs_t *self, zmq_pollitem_t *items);
 //  Handle what those items reported (manager thread).

@@ -190,12 +190,14 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
             int status;
             pid_t pid;
             while ((pid = waitpid (-1, &status, WNOHANG)) > 0) {
+                bool ours = false;  //  else a child's keeper (child.c)
                 for (int i = 0; i < children; i++)
                     if (live[i] == pid) {
                         live[i] = live[--children];
+                        ours = true;
                         break;
                     }
-                if (!closing) {
+                if (ours && !closing) {
                     tr__zygote_event_t event = {TR__ZYGOTE_DIED, 0, pid, status};
                     s_send_event (fd, &event);
                 }
@@ -205,6 +207,10 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
             for (int i = 0; i < children; i++)
                 kill (live[i], SIGKILL);  //  reaped by the loop above
     }
+    //  The children's keepers let go of their memory a few ms after their
+    //  child died: reap them too, so none outlives the node.
+    while (waitpid (-1, NULL, 0) > 0 || errno == EINTR)
+        ;
     _exit (0);
 }
 

@@ -20,6 +20,7 @@ typedef struct {
     char behaviour[64];
     char endpoint[200];
     char command[512];  //  not empty: exec /bin/sh -c command instead
+    uint64_t lifeline;  //  its lifeline's address (lifeline.h), 0 = none
     uint32_t arg_size;  //  followed by arg bytes
 } tr__child_args_t;
 

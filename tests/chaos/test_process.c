@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -100,6 +101,22 @@ s_slow_oneway (tr_actor_t *self, void *state, const tr_msg_t *msg)
     return 0;
 }
 
+//  Only the main thread of the child whose pid the payload names ends
+//  (pthread_exit: libzmq's threads, and so the process, live on); any other
+//  child acknowledges.
+static int
+s_exit_main (tr_actor_t *self, void *state, const tr_msg_t *msg)
+{
+    (void) self;
+    (void) state;
+    int32_t pid = 0;
+    if (msg->size == sizeof pid)
+        memcpy (&pid, msg->data, sizeof pid);
+    if (pid == (int32_t) getpid ())
+        pthread_exit (NULL);
+    return 0;
+}
+
 //  A handler that fails (returns an error, no crash).
 static int
 s_fail (tr_actor_t *self, void *state, const tr_msg_t *msg)
@@ -118,6 +135,7 @@ static const tr_handler_t s_worker_handlers[] = {{"t.slow_oneway", s_slow_oneway
                                                  {"t.hang", s_hang},
                                                  {"t.hog", s_hog},
                                                  {"t.maybe", s_maybe},
+                                                 {"t.exit_main", s_exit_main},
                                                  {NULL, NULL}};
 static const tr_behaviour_t s_worker = {"t.worker", 0, NULL, NULL, s_worker_handlers, NULL};
 
@@ -374,6 +392,71 @@ test_hang (void)
     tr_runtime_destroy (&rt);
 }
 
+//  The children's keepers (runtime/child.c): one per C child, a child of
+//  the zygote named tr-keeper; none in sanitizer builds or off x86-64.
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#    define S_KEEPERS 1
+#else
+#    define S_KEEPERS 0
+#endif
+
+static int
+s_keepers (int *pids, int max)
+{
+    int zygote = tr_test_child_named ("troupe-zygote");
+    return zygote ? tr_test_children_named (zygote, "tr-keeper", pids, max) : 0;
+}
+
+//  A child whose main thread ends alone (its process lives on, with
+//  libzmq's threads, sending no heartbeat): its lifeline tells the node at
+//  once, long before the heartbeat timeout; the node kills the rest of it
+//  and a new child serves. Its keeper lets go of its memory and is reaped.
+static void
+test_main_thread_ends (void)
+{
+    tr_runtime_t *rt = tr_test_runtime (2);
+    tr_process_spec_t spec = {.behaviour = "t.worker", .heartbeat_timeout_ms = 30000};
+    tr_ref_t pool;
+    TR_CHECK (tr_process_start (rt, &spec, &pool));
+    TR_CHECK (tr_call (rt, pool, tr_type ("t.echo"), "ok", 2, 5000, NULL, NULL));
+    int32_t pid = 0;
+    size_t count = 0;
+    int pids[1];
+    TR_CHECK (tr_process_pids (rt, pool, pids, 1, &count));
+    pid = pids[0];
+    int keepers[8], before = s_keepers (keepers, 8);
+    TR_ASSERT_EQ_INT (before, S_KEEPERS ? 2 : 0);  //  the replica's and the spare's
+    int64_t start = s_now_ms ();
+    TR_CHECK (tr_runtime_send (rt, pool, tr_type ("t.exit_main"), &pid, sizeof pid));
+    //  Answered by a new child, far sooner than the 30 s heartbeat timeout.
+    TR_CHECK (tr_call (rt, pool, tr_type ("t.echo"), "ok", 2, 10000, NULL, NULL));
+    int64_t took = s_now_ms () - start;
+    printf ("a child whose main thread ended was replaced in %lld ms\n", (long long) took);
+    TR_ASSERT (took < 5000);
+    tr_process_stats_t stats;
+    TR_CHECK (tr_process_stats (rt, pool, &stats));
+    TR_ASSERT (stats.restarts >= 1);
+    TR_ASSERT_EQ_INT (stats.last_exit_reason, TR_ECRASHED);
+    TR_CHECK (tr_process_pids (rt, pool, pids, 1, &count));
+    TR_ASSERT (pids[0] != pid);
+    //  The rest of it was killed, and its keeper went with it.
+    int64_t deadline = s_now_ms () + 3000;
+    while (s_alive (pid) && s_now_ms () < deadline)
+        usleep (1000);
+    TR_ASSERT (!s_alive (pid));
+    for (int i = 0; i < before; i++) {
+        while (s_alive (keepers[i]) && s_now_ms () < deadline)
+            usleep (1000);
+    }
+    int gone = 0;
+    for (int i = 0; i < before; i++)
+        gone += !s_alive (keepers[i]);
+    TR_ASSERT_EQ_INT (gone, S_KEEPERS ? 1 : 0);  //  the dead child's only
+    tr_runtime_destroy (&rt);
+    for (int i = 0; i < before; i++)
+        TR_ASSERT (!s_alive (keepers[i]));
+}
+
 //  A child over its memory limit is killed with that reason and restarted.
 static void
 test_memory_limit (void)
@@ -603,9 +686,16 @@ test_nothing_left (void)
     TR_ASSERT_EQ_INT ((int) count, 3);
     for (int i = 0; i < 3; i++)
         TR_ASSERT (s_alive (pids[i]));
+    //  Each child's keeper (and the spare's, once it has started).
+    int keepers[8], keeper_count = 0;
+    for (int i = 0; i < 500 && (keeper_count = s_keepers (keepers, 8)) < (S_KEEPERS ? 4 : 0); i++)
+        usleep (2000);
+    TR_ASSERT_EQ_INT (keeper_count, S_KEEPERS ? 4 : 0);
     tr_runtime_destroy (&rt);
     for (int i = 0; i < 3; i++)
         TR_ASSERT (!s_alive (pids[i]));  //  gone, and reaped (no zombie answers kill 0)
+    for (int i = 0; i < keeper_count; i++)
+        TR_ASSERT (!s_alive (keepers[i]));
     //  No child of ours left at all (the zygote was reaped too).
     TR_ASSERT (waitpid (-1, NULL, WNOHANG) == -1 && errno == ECHILD);
     char base[64], prefix[64];
@@ -671,6 +761,7 @@ main (void)
     test_zygote_killed ();
     test_oneway_redelivered ();
     test_failing_handler_queue ();
+    test_main_thread_ends ();
     test_nothing_left ();
     TR_PASS ();
     return 0;

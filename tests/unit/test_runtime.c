@@ -224,7 +224,9 @@ static void
 s_test_placement_and_calls (tr_runtime_t *rt)
 {
     TR_ASSERT_EQ_INT (tr_runtime_start (rt), TR_ESTOPPED);  //  already started
-    TR_ASSERT_EQ_INT (s_troupe_threads (), 4);  //  two schedulers, the process manager, the loop
+    //  Two schedulers, the process manager, the loop (the lifeline watcher
+    //  starts with the first process actor).
+    TR_ASSERT_EQ_INT (s_troupe_threads (), 4);
     tr_ref_t first = s_spawn_on (rt, "counter", NULL, 0, 1);
     tr_ref_t second = s_spawn_on (rt, "counter", NULL, 0, 2);
     for (int64_t i = 1; i <= 10; i++) {

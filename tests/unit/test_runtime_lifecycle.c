@@ -101,7 +101,9 @@ s_stuck_destroy_child (void)
         s_sleep_ms (1);
     }
     TR_ASSERT_EQ_INT (s_call_int64 (rt, other, s_get), 0);  //  the other thread still works
-    TR_ASSERT_EQ_INT (s_troupe_threads (), 4);  //  two schedulers, the process manager, the loop
+    //  Two schedulers, the process manager, the loop (the lifeline watcher
+    //  starts with the first process actor).
+    TR_ASSERT_EQ_INT (s_troupe_threads (), 4);
     int64_t start = s_now_ms ();
     tr_runtime_destroy (&rt);
     int64_t elapsed = s_now_ms () - start;
