@@ -7,6 +7,7 @@
 #include "wire.h"
 #include "zygote.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -139,7 +140,14 @@ s_take (s_child_t *child, void *context, tr__sched_t *sched, tr_ref_t self_ref,
 //  memory back 2 ms later at the lowest priority. It runs on its
 //  own stack but shares our TLS (no CLONE_SETTLS): raw system calls only,
 //  no errno, no libc.
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#    if __has_feature(memory_sanitizer) || __has_feature(address_sanitizer) \
+        || __has_feature(thread_sanitizer)
+#        define S_SANITIZED 1
+#    endif
+#endif
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) \
+    && !defined(S_SANITIZED)
 #    define S_KEEPER 1
 
 #    define S_KEEPER_GRACE_NS 2000000  //  after our death, before it lets go
@@ -161,7 +169,7 @@ s_raw (long number, long a, long b, long c, long d)
 static int
 s_keeper (void *arg)
 {
-    long owner = (long) (intptr_t) arg;
+    long pidfd = (long) (intptr_t) arg;  //  our owner's, opened before the clone
     //  Never outlive the zygote (its child, like us: CLONE_PARENT); no
     //  signal but SIGKILL; the lowest priority for the teardown at the end
     //  (nice 19, not SCHED_IDLE: a big address space must still be given
@@ -171,11 +179,11 @@ s_keeper (void *arg)
     uint64_t all = ~0ULL;
     s_raw (SYS_rt_sigprocmask, SIG_SETMASK, (long) &all, 0, sizeof all);
     s_raw (SYS_setpriority, PRIO_PROCESS, 0, 19, 0);
-    long pidfd = s_raw (SYS_pidfd_open, owner, 0, 0, 0);
     if (pidfd >= 0) {
         struct pollfd item = {(int) pidfd, POLLIN, 0};
-        while (s_raw (SYS_poll, (long) &item, 1, -1, 0) <= 0 || !item.revents)
-            ;
+        long rc;
+        while ((rc = s_raw (SYS_poll, (long) &item, 1, -1, 0)) == -EINTR || rc == 0)
+            ;  //  (a real error, never expected, ends the wait rather than spin)
         struct timespec grace = {0, S_KEEPER_GRACE_NS};
         s_raw (SYS_nanosleep, (long) &grace, 0, 0, 0);
     }
@@ -188,8 +196,14 @@ s_keeper (void *arg)
 static void
 s_keeper_start (void)
 {
+    //  Our pidfd, opened here: a keeper that opened it itself could, after
+    //  our death and a reuse of our pid, watch some other process.
+    int pidfd = (int) syscall (SYS_pidfd_open, getpid (), 0);
+    if (pidfd < 0)
+        return;
     clone (s_keeper, s_keeper_stack + sizeof s_keeper_stack, CLONE_VM | CLONE_PARENT | SIGCHLD,
-           (void *) (intptr_t) getpid ());
+           (void *) (intptr_t) pidfd);
+    close (pidfd);  //  the keeper has its own copy of the fd table
 }
 #endif
 

@@ -29,15 +29,14 @@
 //  At most this many futexes in one futex_waitv (the kernel's limit).
 #define S_WAIT_MAX FUTEX_WAITV_MAX
 
+//  Shared with every child: only the mutexes. What the node decides from
+//  them (which slot is watched, which was seen to end) is in its own memory,
+//  where no child can write.
 typedef struct {
-    pthread_mutex_t lock;    //  held by the child's main thread for life
-    _Atomic uint64_t armed;  //  generation << 32 | pid while watched, else 0
-    _Atomic uint64_t seen;   //  the armed value the watcher saw end
+    pthread_mutex_t lock;  //  held by the child's main thread for life
 } __attribute__ ((aligned (64))) s_slot_t;
 
 typedef struct {
-    _Atomic uint32_t control;  //  bumped (and woken) when the watch list changes
-    char pad[60];
     s_slot_t slots[TR__LIFELINE_SLOTS];
 } s_shared_t;
 
@@ -47,6 +46,11 @@ struct tr__lifeline {
     pthread_t watcher;
     bool started, off;  //  the watcher runs / lifelines are off for good
     _Atomic bool stopping;
+    _Atomic uint32_t control;  //  bumped (and woken) when the watch list changes
+    //  Per slot: generation << 32 | pid while watched, else 0 (the manager
+    //  writes it); the armed value the watcher saw end.
+    _Atomic uint64_t armed[TR__LIFELINE_SLOTS];
+    _Atomic uint64_t seen[TR__LIFELINE_SLOTS];
     //  Manager thread only.
     bool in_use[TR__LIFELINE_SLOTS];
     int cursor;
@@ -75,10 +79,10 @@ s_waitv (struct futex_waitv *waits, unsigned count)
 }
 
 static void
-s_wake_control (s_shared_t *shared)
+s_wake_control (tr__lifeline_t *self)
 {
-    atomic_fetch_add (&shared->control, 1);
-    syscall (SYS_futex, &shared->control, FUTEX_WAKE, 1, NULL, NULL, 0);
+    atomic_fetch_add (&self->control, 1);
+    syscall (SYS_futex, &self->control, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 tr__lifeline_t *
@@ -120,22 +124,22 @@ s_watcher (void *arg)
     s_shared_t *shared = self->shared;
     struct futex_waitv waits[S_WAIT_MAX];
     while (!atomic_load (&self->stopping)) {
-        uint32_t control = atomic_load (&shared->control);
+        uint32_t control = atomic_load (&self->control);
         unsigned count = 0;
-        waits[count++] = (struct futex_waitv){
-            .val = control, .uaddr = (uintptr_t) &shared->control, .flags = FUTEX_32};
+        waits[count++] = (struct futex_waitv){.val = control,
+                                              .uaddr = (uintptr_t) &self->control,
+                                              .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG};
         bool cut = false;
         for (int i = 0; i < TR__LIFELINE_SLOTS && count < S_WAIT_MAX; i++) {
-            s_slot_t *slot = &shared->slots[i];
-            uint64_t armed = atomic_load (&slot->armed);
-            if (!armed || atomic_load (&slot->seen) == armed)
+            uint64_t armed = atomic_load (&self->armed[i]);
+            if (!armed || atomic_load (&self->seen[i]) == armed)
                 continue;
-            if (s_watch_slot (slot, armed, &waits[count]))
+            if (s_watch_slot (&shared->slots[i], armed, &waits[count]))
                 count++;
             else {
                 //  Keyed to the armed value: a slot armed again since then
                 //  does not read as cut.
-                atomic_store (&slot->seen, armed);
+                atomic_store (&self->seen[i], armed);
                 cut = true;
             }
         }
@@ -146,8 +150,11 @@ s_watcher (void *arg)
             }
             continue;
         }
-        if (s_waitv (waits, count) < 0 && errno == ENOSYS)
-            break;  //  (probed in s_start: not reached)
+        if (s_waitv (waits, count) < 0 && errno != EAGAIN && errno != EINTR) {
+            //  Not expected (probed in s_start): never spin on it.
+            struct timespec pause = {0, 1000000};
+            nanosleep (&pause, NULL);
+        }
     }
     return NULL;
 }
@@ -159,9 +166,9 @@ static int
 s_start (tr__lifeline_t *self)
 {
     //  Probe futex_waitv: a value that does not match returns EAGAIN at once.
-    struct futex_waitv probe = {.val = atomic_load (&self->shared->control) + 1,
-                                .uaddr = (uintptr_t) &self->shared->control,
-                                .flags = FUTEX_32};
+    struct futex_waitv probe = {.val = atomic_load (&self->control) + 1,
+                                .uaddr = (uintptr_t) &self->control,
+                                .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG};
     if (s_waitv (&probe, 1) == 0 || errno != EAGAIN) {
         tr__debug ("lifeline", "no futex_waitv (%s): deaths are seen by pidfd only",
                    strerror (errno));
@@ -192,7 +199,7 @@ tr__lifeline_destroy (tr__lifeline_t **self_p)
     tr__lifeline_t *self = *self_p;
     if (self->started) {
         atomic_store (&self->stopping, true);
-        s_wake_control (self->shared);
+        s_wake_control (self);
         pthread_join (self->watcher, NULL);
     }
     if (self->fd >= 0)
@@ -229,8 +236,8 @@ tr__lifeline_take (tr__lifeline_t *self)
         pthread_mutexattr_destroy (&attr);
         if (rc != 0)
             return -1;
-        atomic_store (&slot->armed, 0);
-        atomic_store (&slot->seen, 0);
+        atomic_store (&self->armed[i], 0);
+        atomic_store (&self->seen[i], 0);
         self->in_use[i] = true;
         return i;
     }
@@ -254,8 +261,8 @@ tr__lifeline_arm (tr__lifeline_t *self, int slot, pid_t pid)
         return false;  //  not held by its main thread (or already ended)
     if (++self->generation == 0)
         self->generation = 1;
-    atomic_store (&entry->armed, (uint64_t) self->generation << 32 | (uint32_t) pid);
-    s_wake_control (self->shared);
+    atomic_store (&self->armed[slot], (uint64_t) self->generation << 32 | (uint32_t) pid);
+    s_wake_control (self);
     return true;
 }
 
@@ -264,9 +271,8 @@ tr__lifeline_cut (tr__lifeline_t *self, int slot)
 {
     if (!self || slot < 0)
         return false;
-    s_slot_t *entry = &self->shared->slots[slot];
-    uint64_t armed = atomic_load (&entry->armed);
-    return armed && atomic_load (&entry->seen) == armed;
+    uint64_t armed = atomic_load (&self->armed[slot]);
+    return armed && atomic_load (&self->seen[slot]) == armed;
 }
 
 void
@@ -284,7 +290,7 @@ tr__lifeline_release (tr__lifeline_t *self, int slot)
     if (!self || slot < 0)
         return;
     //  The watcher drops it on its next look (its holder's death wakes it).
-    atomic_store (&self->shared->slots[slot].armed, 0);
+    atomic_store (&self->armed[slot], 0);
     self->in_use[slot] = false;
 }
 

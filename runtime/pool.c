@@ -30,12 +30,24 @@ typedef struct {
 
 //  A message held until a child answers it.
 typedef struct s_flight {
-    uint64_t corr;     //  on the wire (unique in this pool)
-    tr__msg_t *msg;    //  the original: from, corr, type, payload
-    int replica;       //  index, -1 while queued
-    uint32_t crashes;  //  children that died holding it
-    struct s_flight *next_queued;
+    uint64_t corr;                 //  on the wire (unique in this pool)
+    tr__msg_t *msg;                //  the original: from, corr, type, payload
+    int replica;                   //  index, S_QUEUED or S_HELD_POISON
+    uint32_t crashes;              //  children that died holding it
+    struct s_flight *next_queued;  //  the queue, or an ending child's poison
 } s_flight_t;
+
+#define S_QUEUED      (-1)
+#define S_HELD_POISON (-2)  //  crashed its last child, which may still answer it
+
+//  A child whose lifeline said it is ending (TR__PROC_ENDING): until it is
+//  gone (TR__PROC_DIED), an answer it sent before it died may still come,
+//  and is taken. What it held is redelivered at once, but what it was the
+//  last child to crash waits here to be dead-lettered as poison.
+typedef struct {
+    uint64_t id;
+    s_flight_t *poison;
+} s_ending_t;
 
 typedef struct {
     tr_process_spec_t spec;  //  defaults filled; behaviour, arg, name owned
@@ -52,6 +64,8 @@ typedef struct {
     uint64_t next_corr;
     uint64_t *restarts_at;  //  ring of restart times (intensity window)
     size_t restart_count;
+    s_ending_t *ending;
+    size_t ending_count, ending_capacity;
     tr_process_stats_t stats;
     bool failed;
 } s_pool_t;
@@ -183,7 +197,7 @@ s_dispatch (s_pool_t *pool, s_flight_t *flight)
 static void
 s_queue (s_pool_t *pool, s_flight_t *flight, bool front)
 {
-    flight->replica = -1;
+    flight->replica = S_QUEUED;
     flight->next_queued = NULL;
     if (front) {
         flight->next_queued = pool->queue_head;
@@ -277,14 +291,42 @@ s_over_intensity (s_pool_t *pool)
     return false;
 }
 
+//  Take a flight out of the queue (it is in it).
 static void
-s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status)
+s_unqueue (s_pool_t *pool, s_flight_t *flight)
+{
+    s_flight_t **link = &pool->queue_head, *previous = NULL;
+    while (*link && *link != flight) {
+        previous = *link;
+        link = &(*link)->next_queued;
+    }
+    if (!*link)
+        return;
+    *link = flight->next_queued;
+    if (pool->queue_tail == flight)
+        pool->queue_tail = previous;
+    pool->queued--;
+}
+
+//  A child died (ending: its main thread ended, the rest may follow).
+static void
+s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status, bool ending)
 {
     s_replica_t *replica = &pool->replicas[index];
     int reason = s_exit_reason (replica, status);
     pool->stats.last_exit_reason = reason;
     replica->state = S_DEAD;
-    tr__procs_replica_forget (pool->procs, replica->id);
+    s_ending_t *entry = NULL;
+    if (ending) {
+        if (pool->ending_count == pool->ending_capacity) {
+            pool->ending_capacity = pool->ending_capacity ? 2 * pool->ending_capacity : 4;
+            pool->ending = tr__realloc (pool->ending, pool->ending_capacity * sizeof (s_ending_t));
+        }
+        entry = &pool->ending[pool->ending_count++];
+        *entry = (s_ending_t){.id = replica->id, .poison = NULL};
+    }
+    else
+        tr__procs_replica_forget (pool->procs, replica->id);
     if (WIFSIGNALED (status))
         tr__warn ("pool", "%s: child %d died on signal %d (%s)", pool->label, (int) replica->pid,
                   WTERMSIG (status), tr_strerror (reason));
@@ -307,7 +349,12 @@ s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status)
     for (size_t i = 0; i < count; i++) {
         s_flight_t *flight = held[i];
         flight->crashes++;
-        if (flight->crashes >= (uint32_t) pool->spec.max_retries) {
+        if (flight->crashes >= (uint32_t) pool->spec.max_retries && entry) {
+            flight->replica = S_HELD_POISON;
+            flight->next_queued = entry->poison;
+            entry->poison = flight;
+        }
+        else if (flight->crashes >= (uint32_t) pool->spec.max_retries) {
             s_table_take (pool, flight->corr);
             pool->stats.poisoned++;
             tr__warn ("pool", "%s: message %s crashed %u children: dead-lettered as poison",
@@ -377,6 +424,60 @@ s_violation (s_pool_t *pool, s_replica_t *replica, const char *what)
     s_kill (pool, replica, TR_EMALFORMED);
 }
 
+//  An event about a child that is ending (else about one long gone: none).
+static void
+s_on_ending (tr_actor_t *self, s_pool_t *pool, const tr__proc_event_t *event, const void *payload)
+{
+    size_t at = 0;
+    while (at < pool->ending_count && pool->ending[at].id != event->replica)
+        at++;
+    if (at == pool->ending_count)
+        return;
+    s_ending_t *entry = &pool->ending[at];
+    if (event->kind == TR__PROC_DIED) {
+        //  Gone: what it was the last to crash is poison after all.
+        for (s_flight_t *flight = entry->poison, *next; flight; flight = next) {
+            next = flight->next_queued;
+            s_table_take (pool, flight->corr);
+            pool->stats.poisoned++;
+            tr__warn ("pool", "%s: message %s crashed %u children: dead-lettered as poison",
+                      pool->label, tr_type_name (flight->msg->type), flight->crashes);
+            s_finish (self, pool, flight, NULL, NULL, TR_EPOISON);
+        }
+        tr__procs_replica_forget (pool->procs, entry->id);
+        *entry = pool->ending[--pool->ending_count];
+        return;
+    }
+    bool ack = event->kind == TR__PROC_WIRE && event->wire.kind == TR__WIRE_ACK;
+    bool reply = event->kind == TR__PROC_WIRE && event->wire.kind == TR__WIRE_MSG
+                 && (event->wire.flags & TR_MSG_REPLY);
+    if ((!ack && !reply) || event->wire.corr == 0 || event->wire.corr >= pool->next_corr)
+        return;  //  only its answers count now
+    s_flight_t *flight = s_table_take (pool, event->wire.corr);
+    if (!flight) {
+        pool->stats.duplicates++;
+        return;
+    }
+    if (((flight->msg->flags & TR_MSG_REQUEST) != 0) != reply) {
+        s_table_put (pool, flight);  //  not in kind: ignored
+        return;
+    }
+    //  Answered before it died: wherever it waits again, it is done.
+    if (flight->replica >= 0 && pool->replicas[flight->replica].in_flight)
+        pool->replicas[flight->replica].in_flight--;
+    else if (flight->replica == S_QUEUED)
+        s_unqueue (pool, flight);
+    else if (flight->replica == S_HELD_POISON) {
+        s_flight_t **link = &entry->poison;
+        while (*link && *link != flight)
+            link = &(*link)->next_queued;
+        if (*link)
+            *link = flight->next_queued;
+    }
+    pool->stats.answered++;
+    s_finish (self, pool, flight, &event->wire, payload, 0);
+}
+
 //  --------------------------------------------------------------------------
 //  The behaviour
 
@@ -399,14 +500,17 @@ s_on_event (tr_actor_t *self, void *state, const tr_msg_t *msg)
     memcpy (&event, msg->data, sizeof event);
     const void *payload = (const char *) msg->data + sizeof event;
     int index = s_find (pool, event.replica);
-    if (index < 0)
-        return 0;  //  an old child's last words
+    if (index < 0) {
+        s_on_ending (self, pool, &event, payload);  //  an old child's last words
+        s_flush_queue (pool);
+        return 0;
+    }
     s_replica_t *replica = &pool->replicas[index];
     replica->last_seen_ns = tr__now_ns ();
     switch (event.kind) {
         case TR__PROC_FORKED:
             if (event.pid <= 0) {
-                s_child_died (self, pool, index, 1 << 8);
+                s_child_died (self, pool, index, 1 << 8, false);
                 break;
             }
             //  Its HELLO (over the socket) may have come before this report
@@ -417,7 +521,8 @@ s_on_event (tr_actor_t *self, void *state, const tr_msg_t *msg)
             if (replica->kill_reason)  //  ordered killed before its pid was known
                 tr__procs_kill (pool->procs, replica->pid);
             break;
-        case TR__PROC_DIED: s_child_died (self, pool, index, event.status); break;
+        case TR__PROC_DIED: s_child_died (self, pool, index, event.status, false); break;
+        case TR__PROC_ENDING: s_child_died (self, pool, index, event.status, true); break;
         case TR__PROC_MALFORMED:
             pool->stats.malformed++;
             s_kill (pool, replica, TR_EMALFORMED);
@@ -643,6 +748,9 @@ s_terminate (tr_actor_t *self, void *state, int reason)
             s_kill (pool, &pool->replicas[i], reason ? reason : TR_ESHUTDOWN);
             tr__procs_replica_forget (pool->procs, pool->replicas[i].id);
         }
+    for (size_t i = 0; i < pool->ending_count; i++)
+        tr__procs_replica_forget (pool->procs, pool->ending[i].id);
+    tr__free (pool->ending);
     //  Whatever is still held is answered with the reason.
     for (size_t i = 0; i < pool->table_capacity; i++)
         if (pool->table[i])

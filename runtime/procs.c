@@ -388,6 +388,12 @@ s_post_wire (tr__procs_t *self, tr__sched_t *sched, s_child_t *child, const tr__
             tr__lifeline_release (self->lifeline, child->lifeline);
             child->lifeline = -1;
         }
+        else if (child->pid <= 0) {
+            //  Its hello came before the zygote's FORKED: the lock says the
+            //  pid is its own, and a cut lifeline must be able to kill it.
+            child->pid = (pid_t) hello[1];
+            child->pidfd = (int) syscall (SYS_pidfd_open, child->pid, 0);
+        }
     }
     s_post (self, sched, child->pool, event, payload, event->wire.size);
 }
@@ -483,24 +489,26 @@ s_read_zygote (tr__procs_t *self, tr__sched_t *sched)
     }
 }
 
-//  A child ended (its pidfd) or is ending (its lifeline): tell its pool now.
-//  The status is unknown here: a signal is assumed; the pool knows when it
-//  killed one, and why.
+//  A child ended (DIED: its pidfd) or is ending (ENDING: its lifeline): tell
+//  its pool now. The status is unknown here: a signal is assumed; the pool
+//  knows when it killed one, and why.
 static void
-s_post_died (tr__procs_t *self, tr__sched_t *sched, s_child_t *child)
+s_post_died (tr__procs_t *self, tr__sched_t *sched, s_child_t *child, uint32_t kind)
 {
     tr__proc_event_t event = {
-        .kind = TR__PROC_DIED, .pid = child->pid, .status = SIGKILL, .replica = child->replica};
+        .kind = kind, .pid = child->pid, .status = SIGKILL, .replica = child->replica};
     s_post (self, sched, child->pool, &event, NULL, 0);
 }
 
-//  Children whose main thread ended: the rest of each is still being torn
-//  down. Make sure it goes (a main thread can end alone), and tell the pool:
-//  its pidfd, later, finds the child forgotten.
+//  Children whose main thread ended: the rest of each is still on its way
+//  out. Make sure it goes (a main thread can end alone), and tell the pool,
+//  after whatever the child sent that has reached the socket; its pidfd,
+//  later, says it is gone (DIED).
 static void
 s_read_lifelines (tr__procs_t *self, tr__sched_t *sched)
 {
     tr__lifeline_drain (self->lifeline);
+    s_read_router (self, sched);
     for (size_t c = 0; c < self->child_count; c++) {
         s_child_t *child = &self->children[c];
         if (child->lifeline < 0 || !tr__lifeline_cut (self->lifeline, child->lifeline))
@@ -511,17 +519,18 @@ s_read_lifelines (tr__procs_t *self, tr__sched_t *sched)
             syscall (SYS_pidfd_send_signal, child->pidfd, SIGKILL, NULL, 0);
         else
             tr__procs_kill (self, child->pid);
-        s_post_died (self, sched, child);
+        s_post_died (self, sched, child, TR__PROC_ENDING);
     }
 }
 
 void
 tr__procs_ready (tr__procs_t *self, tr__sched_t *sched, zmq_pollitem_t *items, int count)
 {
-    if (items[2].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
-        s_read_lifelines (self, sched);
+    //  The socket first: a child's last answers go before its death.
     if (items[0].revents & ZMQ_POLLIN)
         s_read_router (self, sched);
+    if (items[2].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+        s_read_lifelines (self, sched);
     if (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
         s_read_zygote (self, sched);
     for (int i = 3; i < count; i++) {
@@ -533,7 +542,7 @@ tr__procs_ready (tr__procs_t *self, tr__sched_t *sched, zmq_pollitem_t *items, i
                 continue;
             close (child->pidfd);
             child->pidfd = -1;
-            s_post_died (self, sched, child);
+            s_post_died (self, sched, child, TR__PROC_DIED);
             break;
         }
     }

@@ -16,10 +16,12 @@ typedef struct tr__procs tr__procs_t;
 
 //  An event for a pool actor (type "tr.proc.event"); wire payload follows.
 typedef enum {
-    TR__PROC_WIRE = 1,  //  a frame from a child (wire.kind says which)
-    TR__PROC_FORKED,    //  pid 0: the fork failed (status = errno)
-    TR__PROC_DIED,      //  status: waitpid status
-    TR__PROC_MALFORMED  //  the child sent a bad frame
+    TR__PROC_WIRE = 1,   //  a frame from a child (wire.kind says which)
+    TR__PROC_FORKED,     //  pid 0: the fork failed (status = errno)
+    TR__PROC_DIED,       //  status: waitpid status (or SIGKILL assumed)
+    TR__PROC_MALFORMED,  //  the child sent a bad frame
+    TR__PROC_ENDING      //  its main thread ended (lifeline): its last frames
+                         //  may still come; DIED follows when it is gone
 } tr__proc_event_kind_t;
 
 typedef struct {

@@ -207,8 +207,11 @@ static void __attribute__ ((noreturn)) s_zygote_main (int fd, pid_t parent)
             for (int i = 0; i < children; i++)
                 kill (live[i], SIGKILL);  //  reaped by the loop above
     }
-    //  The children's keepers let go of their memory a few ms after their
-    //  child died: reap them too, so none outlives the node.
+    //  The children's keepers let go of their memory 2 ms after their child
+    //  died: reap them too, so none outlives the node. (Here after a failed
+    //  poll too: no child may be left to wait for forever.)
+    for (int i = 0; i < children; i++)
+        kill (live[i], SIGKILL);
     while (waitpid (-1, NULL, 0) > 0 || errno == EINTR)
         ;
     _exit (0);
