@@ -291,6 +291,17 @@ s_over_intensity (s_pool_t *pool)
     return false;
 }
 
+//  A flight that crashed max_retries children: dead-lettered as poison.
+static void
+s_poison (tr_actor_t *self, s_pool_t *pool, s_flight_t *flight)
+{
+    s_table_take (pool, flight->corr);
+    pool->stats.poisoned++;
+    tr__warn ("pool", "%s: message %s crashed %u children: dead-lettered as poison", pool->label,
+              tr_type_name (flight->msg->type), flight->crashes);
+    s_finish (self, pool, flight, NULL, NULL, TR_EPOISON);
+}
+
 //  Take a flight out of the queue (it is in it).
 static void
 s_unqueue (s_pool_t *pool, s_flight_t *flight)
@@ -354,13 +365,8 @@ s_child_died (tr_actor_t *self, s_pool_t *pool, int index, int status, bool endi
             flight->next_queued = entry->poison;
             entry->poison = flight;
         }
-        else if (flight->crashes >= (uint32_t) pool->spec.max_retries) {
-            s_table_take (pool, flight->corr);
-            pool->stats.poisoned++;
-            tr__warn ("pool", "%s: message %s crashed %u children: dead-lettered as poison",
-                      pool->label, tr_type_name (flight->msg->type), flight->crashes);
-            s_finish (self, pool, flight, NULL, NULL, TR_EPOISON);
-        }
+        else if (flight->crashes >= (uint32_t) pool->spec.max_retries)
+            s_poison (self, pool, flight);
         else {
             pool->stats.redelivered++;
             s_queue (pool, flight, true);
@@ -438,11 +444,7 @@ s_on_ending (tr_actor_t *self, s_pool_t *pool, const tr__proc_event_t *event, co
         //  Gone: what it was the last to crash is poison after all.
         for (s_flight_t *flight = entry->poison, *next; flight; flight = next) {
             next = flight->next_queued;
-            s_table_take (pool, flight->corr);
-            pool->stats.poisoned++;
-            tr__warn ("pool", "%s: message %s crashed %u children: dead-lettered as poison",
-                      pool->label, tr_type_name (flight->msg->type), flight->crashes);
-            s_finish (self, pool, flight, NULL, NULL, TR_EPOISON);
+            s_poison (self, pool, flight);
         }
         tr__procs_replica_forget (pool->procs, entry->id);
         *entry = pool->ending[--pool->ending_count];
